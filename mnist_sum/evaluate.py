@@ -1,0 +1,93 @@
+"""Evaluate weights on the MNIST test split (or, with --sketches, on the drawn-digit set).
+
+    python -m mnist_sum.evaluate --data-dir ../shared/mnist            # table
+    python -m mnist_sum.evaluate --data-dir ../shared/mnist --json     # one JSON object
+    python -m mnist_sum.evaluate --data-dir ../shared/mnist --sketches # drawn digits, per pixel format
+
+consistency: over every test image and every number 0-9 (100,000 pairs), the share where the predicted
+sum equals the predicted digit + number.
+"""
+
+import argparse
+import json
+import sys
+
+import torch
+from tqdm import tqdm
+
+from .data import DataNotFoundError, MNISTSum, one_hot, open_split
+from .weights import SHIPPED_WEIGHTS, WeightsError, load_model
+
+
+@torch.inference_mode()
+def evaluate_model(model, ds: MNISTSum, device="cpu", batch_size: int = 1000, progress: bool = True) -> dict:
+    """Digit accuracy, sum accuracy (with the split's numbers) and digit/sum consistency over all 10 numbers."""
+    model.eval()
+    digit_ok = sum_ok = consistent = 0
+    all_numbers = torch.arange(10, device=device)
+    for start in tqdm(range(0, len(ds), batch_size), desc="evaluate", leave=False, disable=not progress):
+        end = min(start + batch_size, len(ds))
+        images = ds.images[start:end].to(device)  # (B, 1, 28, 28)
+        digits = ds.targets[start:end].to(device)
+        numbers = ds.numbers[start:end].to(device)
+        digit_logits, sum_logits = model(images, one_hot(numbers))
+        predicted_digit = digit_logits.argmax(1)
+        digit_ok += (predicted_digit == digits).sum().item()
+        sum_ok += (sum_logits.argmax(1) == digits + numbers).sum().item()
+        b = end - start
+        # every image with every number: (B*10,) pairs through the mix head only
+        pair_logits = model.add(digit_logits.repeat_interleave(10, 0), one_hot(all_numbers.repeat(b)))
+        expected = predicted_digit.repeat_interleave(10) + all_numbers.repeat(b)
+        consistent += (pair_logits.argmax(1) == expected).sum().item()
+    n = len(ds)
+    return {"digit_accuracy": digit_ok / n, "sum_accuracy": sum_ok / n, "consistency": consistent / (10 * n), "n": n}
+
+
+def format_table(rows: list[tuple[str, str]]) -> str:
+    """Two-column plain-text table."""
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of `python -m mnist_sum.evaluate`."""
+    p = argparse.ArgumentParser(prog="python -m mnist_sum.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="safetensors weights to evaluate")
+    p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--sketches", action="store_true", help="evaluate on the drawn-digit set instead of MNIST")
+    p.add_argument("--limit", type=int, default=None, help="--sketches only: use the first N drawings")
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of `python -m mnist_sum.evaluate`."""
+    args = build_parser().parse_args(argv)
+    try:
+        model = load_model(args.weights)
+        test = open_split(args.data_dir, train=False)
+    except (WeightsError, DataNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    if args.sketches:
+        from .sketches import evaluate_sketches, format_sketch_report
+
+        report = evaluate_sketches(args.weights, test, limit=args.limit, progress=not args.json)
+        print(json.dumps(report) if args.json else format_sketch_report(report))
+        return 0
+    metrics = evaluate_model(model, test, progress=not args.json)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_table([
+            ("weights", args.weights),
+            ("test images", f"{metrics['n']:,}"),
+            ("digit accuracy", f"{metrics['digit_accuracy']:.2%}"),
+            ("sum accuracy", f"{metrics['sum_accuracy']:.2%}"),
+            ("consistency", f"{metrics['consistency']:.2%} (sum == digit + number, {10 * metrics['n']:,} pairs)"),
+        ]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

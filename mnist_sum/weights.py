@@ -1,0 +1,117 @@
+"""Saving and loading weights: safetensors only, written atomically, validated on load.
+
+A run killed at any moment leaves the previous file intact: the new weights go to a temporary file in
+the same folder, are flushed and fsynced, then os.replace()d over the old one in a single step.
+"""
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from .model import MODEL_CONFIG, MNISTSumNet
+
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "mnist_sum.safetensors"
+FORMAT = "mnist-sum/1"
+
+
+class WeightsError(ValueError):
+    """A weights file is missing, unreadable, or does not fit MNISTSumNet; the message names file and fault."""
+
+
+def save_weights(model: torch.nn.Module, path, train_args: dict | None = None, metrics: dict | None = None) -> Path:
+    """Write model's state dict and metadata to path atomically (temp file + fsync + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {
+        "format": FORMAT,
+        "model_config": json.dumps(MODEL_CONFIG),
+        "train_args": json.dumps(train_args or {}),
+        "metrics": json.dumps(metrics or {}),
+        "torch_version": torch.__version__,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    payload = save_safetensors_bytes(tensors, metadata=metadata)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_metadata(path) -> dict:
+    """The metadata of a weights file, JSON fields decoded."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except (OSError, SafetensorError) as e:
+        raise WeightsError(f"{path}: cannot read safetensors header ({e})") from None
+    return {k: (json.loads(v) if k in ("model_config", "train_args", "metrics") else v) for k, v in raw.items()}
+
+
+def load_state_dict(path) -> dict[str, torch.Tensor]:
+    """Read and fully validate a weights file against MNISTSumNet; raise WeightsError on any fault."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise WeightsError(f"{path}: cannot read weights file ({e.strerror})") from None
+    try:
+        tensors = load_safetensors_bytes(data)
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"{path}: not a valid safetensors file, truncated or corrupt ({e})") from None
+
+    expected = MNISTSumNet().state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(f"{path}: does not match MNISTSumNet (missing keys {missing}, unexpected keys {unexpected})")
+    for name, ref in expected.items():
+        t = tensors[name]
+        if t.shape != ref.shape:
+            raise WeightsError(f"{path}: {name} has shape {tuple(t.shape)}, expected {tuple(ref.shape)}")
+        if t.dtype != ref.dtype:
+            raise WeightsError(f"{path}: {name} has dtype {t.dtype}, expected {ref.dtype}")
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise WeightsError(f"{path}: {name} contains NaN or infinite values")
+    return tensors
+
+
+def load_model(path=None) -> MNISTSumNet:
+    """The network in eval mode on CPU, from path (default: the shipped weights), validated."""
+    model = MNISTSumNet()
+    model.load_state_dict(load_state_dict(SHIPPED_WEIGHTS if path is None else path))
+    return model.eval()
