@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=5, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=128, help="images per step")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--mix-lr-scale", type=float, default=10.0, help="the tiny mix (sum) head learns this much faster")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--no-augment", action="store_true", help="train on the plain images (no warp, no stroke width)")
     p.add_argument("--seed", type=int, default=0, help="seed for init, shuffling, numbers and augmentation")
@@ -109,9 +110,12 @@ def train(args) -> dict:
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps is not None:
         total_steps = min(total_steps, args.max_steps)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=max(total_steps, 1),
-                                                    pct_start=0.2)
+    mix_lr = args.lr * args.mix_lr_scale
+    body = [p for name, p in model.named_parameters() if not name.startswith("mix.")]
+    optimizer = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": model.mix.parameters(), "lr": mix_lr}],
+                                  weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[args.lr, mix_lr],
+                                                    total_steps=max(total_steps, 1), pct_start=0.15)
 
     out = Path(args.out)
     history, steps_done, started = [], 0, time.perf_counter()

@@ -1,0 +1,72 @@
+"""Predictor: load the network once, then read drawn digits and add a number to them.
+
+    >>> from mnist_sum import Predictor
+    >>> p = Predictor()                        # the shipped weights
+    >>> p.predict("demo/examples/digit_7.png", 3)
+    Prediction(digit=7, sum=10, ...)
+"""
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .data import normalize
+from .model import MAX_SUM
+from .preprocess import to_input28
+from .weights import load_model
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the network read: digit and sum with their probabilities, and the 28x28 input it saw."""
+
+    digit: int
+    sum: int
+    digit_probs: list[float]  # 10 values, P(digit = 0..9)
+    sum_probs: list[float]  # 19 values, P(sum = 0..18)
+    input28: np.ndarray = field(repr=False)  # (28, 28) uint8, white ink on black
+
+
+def check_number(number) -> int:
+    """An int 0-9 (numpy ints and integral floats such as 3.0 too); ValueError for anything else."""
+    if isinstance(number, (bool, np.bool_)) or not isinstance(number, numbers.Real):
+        raise ValueError(f"number must be an integer 0-9, got {number!r}")
+    if number != number or number != int(number):  # NaN, or a fraction such as 2.5
+        raise ValueError(f"number must be an integer 0-9, got {number!r}")
+    if not 0 <= number <= 9:
+        raise ValueError(f"number must be between 0 and 9, got {number!r}")
+    return int(number)
+
+
+class Predictor:
+    """MNISTSumNet loaded once (CPU, eval mode); `predict(image, number)` for any drawing or upload."""
+
+    def __init__(self, weights=None):
+        self.model = load_model(weights)
+
+    def predict(self, image, number) -> Prediction | None:
+        """Digit and digit + number for a drawing; None when nothing is drawn; ValueError for bad input."""
+        number = check_number(number)
+        ink = to_input28(image)  # (28, 28) in [0, 1], or None when blank
+        if ink is None:
+            return None
+        return self.predict28(ink, number)
+
+    @torch.inference_mode()
+    def predict28(self, ink: np.ndarray, number: int) -> Prediction:
+        """The network on an already MNIST-normalized (28, 28) ink map in [0, 1]."""
+        image = normalize(torch.from_numpy(ink).view(1, 1, 28, 28))
+        one_hot = torch.zeros(1, 10)
+        one_hot[0, number] = 1
+        digit_logits, sum_logits = self.model(image, one_hot)
+        digit_probs = torch.softmax(digit_logits[0], 0)
+        sum_probs = torch.softmax(sum_logits[0, :MAX_SUM + 1], 0)  # output 19 is never a valid sum
+        return Prediction(
+            digit=int(digit_probs.argmax()),
+            sum=int(sum_probs.argmax()),
+            digit_probs=digit_probs.tolist(),
+            sum_probs=sum_probs.tolist(),
+            input28=(ink * 255).round().astype(np.uint8),
+        )
