@@ -41,6 +41,7 @@ def save_weights(model: torch.nn.Module, path, train_args: dict | None = None, m
     payload = save_safetensors_bytes(tensors, metadata=metadata)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()
@@ -51,6 +52,12 @@ def save_weights(model: torch.nn.Module, path, train_args: dict | None = None, m
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
