@@ -2,6 +2,7 @@
 
 from .data import MNISTSum
 from .model import MNISTSumNet
+from .predict import Prediction, Predictor
 from .weights import load_model
 
-__all__ = ["MNISTSum", "MNISTSumNet", "load_model"]
+__all__ = ["MNISTSum", "MNISTSumNet", "Prediction", "Predictor", "load_model"]

@@ -22,8 +22,9 @@ import numpy as np
 from PIL import Image
 
 MAX_PIXELS = 4096 * 4096  # 16.8 MP: far above any canvas, far below a decompression bomb
-WORK_SIDE = 400  # longest side (px) of the working resolution the ink is analysed at (800 -> 400)
+WORK_SIDE = 320  # longest side (px) of the working resolution the ink is analysed at (800 -> 267)
 MIN_CONTRAST = 32  # 0-255: weaker differences from the background are paper, not ink
+LUMA_CONTRAST = 96  # 0-255: below this brightness difference, colour ink is also looked for band by band
 MIN_INK_PIXELS = 20  # ink (in original pixels) below this is stray dots, not a digit
 MIN_INK_FRACTION = 2e-4  # ... or below this share of the canvas (128 px on 800x800)
 BOX = 20  # MNIST's size-normalization box (px)
@@ -101,6 +102,7 @@ def _has_pixels(value) -> bool:
 
 
 def _ink_from_pil(img: Image.Image) -> np.ndarray | None:
+    """Any PIL image -> ink at working resolution (via its pixels as an array)."""
     _check_size(*img.size)
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
     if img.mode not in ("L", "RGB", "RGBA", "LA"):
@@ -128,35 +130,27 @@ def _ink_from_array(arr: np.ndarray) -> np.ndarray | None:
     if arr.ndim == 3 and arr.shape[2] in (2, 4):
         alpha = arr[..., -1]
         if np.median(_border(alpha)) < 128:  # transparent canvas: the ink is what is opaque
-            return _scale_ink(_box_reduce(alpha, factor), factor)
-        arr = arr[..., :-1]
+            return _scale_ink(_reduced(Image.fromarray(np.ascontiguousarray(alpha)), factor), factor)
         if alpha.min() < 255:  # opaque canvas with see-through holes: show them as white paper
-            a = alpha[..., None].astype(np.float32) / 255
-            arr = (arr * a + 255 * (1 - a)).astype(np.uint8)
-        if arr.shape[2] == 1:
-            arr = arr[..., 0]
-    background = np.median(_border(arr).reshape(-1, 1 if arr.ndim == 2 else 3), axis=0)
-    distance = np.abs(_box_reduce(arr, factor) - background)
-    if distance.ndim == 3:  # any colour on any paper: the channel that differs most from the paper
-        distance = distance.max(axis=2)
+            a = alpha[..., None].astype(np.uint16)
+            arr = ((arr[..., :-1] * a + 255 * (255 - a)) // 255).astype(np.uint8)
+    img = Image.fromarray(np.ascontiguousarray(arr))  # L, LA, RGB or RGBA; converting to L ignores alpha
+    grey = _reduced(img if img.mode == "L" else img.convert("L"), factor)
+    distance = np.abs(grey - np.median(_border(grey)))
+    if img.mode in ("RGB", "RGBA") and distance.max() < LUMA_CONTRAST:
+        # pale ink (yellow on white) barely differs in brightness: take, per pixel, the colour band that
+        # differs most from the paper (slower, so only here)
+        for band in (_reduced(b, factor) for b in img.convert("RGB").split()):
+            np.maximum(distance, np.abs(band - np.median(_border(band))), out=distance)
     return _scale_ink(distance, factor)
 
 
-def _box_reduce(a: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over factor x factor blocks, (H, W[, C]) uint8 -> (H//f, W//f[, C]) float32; thin pens stay faint
-    ink rather than vanishing between samples. Each axis uses at most its own length as the factor."""
-    fy, fx = min(factor, a.shape[0]), min(factor, a.shape[1])
-    h, w = a.shape[0] // fy, a.shape[1] // fx
-    if fy * fx == 1:
-        return a.astype(np.float32)
-    if fy * fx <= 16:  # strided sums: several times faster than a reshaped reduction for small factors
-        acc = np.zeros((h, w) + a.shape[2:], np.uint16)
-        for i in range(fy):
-            for j in range(fx):
-                acc += a[i:h * fy:fy, j:w * fx:fx]
-        return acc.astype(np.float32) * (1 / (fy * fx))
-    blocks = a[:h * fy, :w * fx].reshape((h, fy, w, fx) + a.shape[2:])
-    return blocks.mean(axis=(1, 3), dtype=np.float32)
+def _reduced(band: Image.Image, factor: int) -> np.ndarray:
+    """A single-band image box-reduced by factor, as int16 (h, w); box averaging keeps a thin pen as faint
+    ink instead of dropping it, and Pillow reduces single bands several times faster than RGB(A)."""
+    if factor > 1:
+        band = band.reduce((min(factor, band.width), min(factor, band.height)))
+    return np.asarray(band, dtype=np.int16)
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -171,7 +165,7 @@ def _scale_ink(distance: np.ndarray, factor: int) -> np.ndarray | None:
     peak = float(distance.max())
     if peak < MIN_CONTRAST:
         return None
-    ink = np.clip((distance - 0.15 * peak) / (0.7 * peak), 0, 1)
+    ink = np.clip((distance - 0.15 * peak) * (1 / (0.7 * peak)), 0, 1, dtype=np.float32)
     full_ink = ink.sum() * pixels_per_px  # in original pixels
     if full_ink < max(MIN_INK_PIXELS, MIN_INK_FRACTION * ink.size * pixels_per_px):
         return None

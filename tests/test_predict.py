@@ -147,12 +147,13 @@ def test_oversized_images_raise_before_allocating():
 def test_predict_is_inference_only_and_loads_nothing(predictor, monkeypatch):
     import mnist_sum.weights
 
+    drawing = np.asarray(example(6))
     monkeypatch.setattr(mnist_sum.weights, "load_state_dict", lambda *a: pytest.fail("loaded weights per call"))
     monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("opened a file per call"))
     modes = []
     handle = predictor.model.register_forward_hook(lambda *a: modes.append(torch.is_inference_mode_enabled()))
     try:
-        predictor.predict(np.asarray(example(6)), 1)
+        predictor.predict(drawing, 1)
     finally:
         handle.remove()
     assert modes == [True]

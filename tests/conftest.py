@@ -1,0 +1,80 @@
+"""Shared fixtures: the app served in-process, once per test session, on a free local port."""
+
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # test runs send no telemetry
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """URL of the app, launched in this process with its production limits (app.launch); closed at the end."""
+    import app
+
+    port = free_port()
+    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.demo.close()
+
+
+def mnist_root():
+    """Folder holding a full MNIST copy (MNIST/raw/): $MNIST_SUM_DATA, else ../shared/mnist; None if absent."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for root in (os.environ.get("MNIST_SUM_DATA"), os.path.join(here, "..", "shared", "mnist")):
+        if root and os.path.isfile(os.path.join(root, "MNIST", "raw", "t10k-images-idx3-ubyte")):
+            return root
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    """The full MNIST copy, or skip: these tests need the real test set."""
+    root = mnist_root()
+    if root is None:
+        pytest.skip("full MNIST not found: set MNIST_SUM_DATA or provide ../shared/mnist/MNIST/raw/")
+    return root
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_dir):
+    """The real MNIST test split as an MNISTSum, loaded once."""
+    from mnist_sum.data import open_split
+
+    return open_split(mnist_dir, train=False, download=False)
+
+
+def write_idx(folder, n_train: int = 96, n_test: int = 32, seed: int = 0):
+    """Write a tiny MNIST in the real IDX format (big-endian headers) under folder/MNIST/raw/."""
+    import struct
+
+    import numpy as np
+
+    raw = os.path.join(folder, "MNIST", "raw")
+    os.makedirs(raw, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n, dtype=np.uint8) % 10
+        images = np.zeros((n, 28, 28), np.uint8)
+        for i, d in enumerate(labels):  # a bar whose position encodes the label: learnable, not blank
+            images[i, 4:24, 2 + 2 * d:5 + 2 * d] = 255
+        images = np.clip(images.astype(int) + rng.integers(0, 30, images.shape), 0, 255).astype(np.uint8)
+        with open(os.path.join(raw, f"{prefix}-images-idx3-ubyte"), "wb") as f:
+            f.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+        with open(os.path.join(raw, f"{prefix}-labels-idx1-ubyte"), "wb") as f:
+            f.write(struct.pack(">II", 2049, n) + labels.tobytes())
+    return folder
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    """A folder with a tiny IDX-format MNIST (96 train, 32 test images) for smoke runs."""
+    return str(write_idx(tmp_path / "data"))
