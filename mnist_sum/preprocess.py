@@ -4,7 +4,7 @@ MNIST digits are light strokes on black, size-normalized so the longest side is 
 of mass in 28x28, with strokes about 2.4 px wide. A sketch is nothing like that, so `to_input28`:
 
 1. reads any supported input into an "ink" map in [0, 1] (1 = ink), whatever the polarity, colour or
-   alpha, at a working resolution of at most 400 px (box-reduced: cheap, and thin pens stay visible);
+   alpha, at a working resolution of at most 320 px (box-reduced: cheap, and thin pens stay visible);
 2. says "blank" (returns None) when there is no ink: no image, one colour, or a few stray pixels;
 3. crops to the ink's bounding box and scales its longest side to 80 px (4x the MNIST box);
 4. measures the stroke width there and dilates or erodes the ink to MNIST's width, whatever the pen;
@@ -134,6 +134,8 @@ def _ink_from_array(arr: np.ndarray) -> np.ndarray | None:
         if alpha.min() < 255:  # opaque canvas with see-through holes: show them as white paper
             a = alpha[..., None].astype(np.uint16)
             arr = ((arr[..., :-1] * a + 255 * (255 - a)) // 255).astype(np.uint8)
+            if arr.shape[2] == 1:  # was LA
+                arr = arr[..., 0]
     img = Image.fromarray(np.ascontiguousarray(arr))  # L, LA, RGB or RGBA; converting to L ignores alpha
     grey = _reduced(img if img.mode == "L" else img.convert("L"), factor)
     distance = np.abs(grey - np.median(_border(grey)))

@@ -60,7 +60,8 @@ def test_import_builds_demo_without_serving():
 
 
 def test_limits_are_set():
-    assert PIL.Image.MAX_IMAGE_PIXELS == app.MAX_PIXELS <= 12_000 * 12_000 // 2  # Pillow refuses above twice this
+    # Pillow refuses images above twice its limit from the header: exactly those the predictor would refuse
+    assert 2 * PIL.Image.MAX_IMAGE_PIXELS == app.MAX_PIXELS < 12_000 * 12_000
     assert app.demo._queue.max_size == app.QUEUE_SIZE
     assert app.demo._queue.default_concurrency_limit == app.CONCURRENCY
 

@@ -1,5 +1,6 @@
 """Predictor: every input format and ink polarity reads the drawn digit; blank is None; bad input is ValueError."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -183,7 +184,8 @@ def any_image(draw):
     return arr.astype(dtype)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 150)), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(image=any_image(), number=st.one_of(st.integers(-2, 11), st.floats(allow_nan=True), st.booleans()))
 def test_any_input_gives_prediction_none_or_value_error(predictor, image, number):
     try:
