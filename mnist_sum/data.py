@@ -11,19 +11,14 @@ import torch
 import torch.nn.functional as F
 from torchvision.datasets import MNIST
 
-MNIST_MEAN = 0.1307  # of the training pixels scaled to [0, 1]
-MNIST_STD = 0.3081
+from .model import normalize
+
 TEST_NUMBER_SEED = 20_240_917  # the test split's numbers are fixed, so every evaluation sees the same pairs
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 class DataNotFoundError(RuntimeError):
     """MNIST is neither in the data folder nor downloadable; the message says what to provide."""
-
-
-def normalize(pixels: torch.Tensor) -> torch.Tensor:
-    """Pixels in [0, 1] (any shape) -> the network's input scale."""
-    return (pixels - MNIST_MEAN) / MNIST_STD
 
 
 class MNISTSum(MNIST):

@@ -20,8 +20,15 @@ NUM_DIGITS = 10
 NUM_SUM_OUTPUTS = 20  # as in the original; sums only reach 0..18, so output 19 is never a target
 MAX_SUM = 18
 
-# What the saved weights carry as their model config; load_model checks it.
+MNIST_MEAN = 0.1307  # of the MNIST training pixels scaled to [0, 1]
+MNIST_STD = 0.3081
+# What the saved weights carry in their metadata, to say which network and wiring they are for.
 MODEL_CONFIG = {"arch": "MNISTSumNet", "mix_input": "softmax(digit_logits).detach()", "version": 1}
+
+
+def normalize(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] (any shape) -> the network's input scale (MNIST's mean 0, std 1)."""
+    return (pixels - MNIST_MEAN) / MNIST_STD
 
 
 class MNISTSumNet(nn.Module):

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data import normalize
-from .model import MAX_SUM
+from .model import MAX_SUM, normalize
 from .preprocess import to_input28
 from .weights import load_model
 

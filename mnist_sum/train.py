@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .curves import plot_curves
-from .data import DataNotFoundError, MNISTSum, augment, normalize, one_hot, open_split
+from .data import DataNotFoundError, MNISTSum, augment, one_hot, open_split
 from .evaluate import evaluate_model
-from .model import MNISTSumNet
+from .model import MNISTSumNet, normalize
 from .weights import SHIPPED_WEIGHTS, save_weights
 
 
@@ -48,6 +48,17 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def make_optimizer(model: MNISTSumNet, args, total_steps: int):
+    """AdamW with a one-cycle schedule over total_steps; the tiny mix head at mix_lr_scale x the rate."""
+    mix_lr = args.lr * args.mix_lr_scale
+    body = [p for name, p in model.named_parameters() if not name.startswith("mix.")]
+    optimizer = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": model.mix.parameters(), "lr": mix_lr}],
+                                  weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[args.lr, mix_lr], total_steps=total_steps,
+                                                    pct_start=0.15)
+    return optimizer, scheduler
 
 
 def train_epoch(model, optimizer, scheduler, train: MNISTSum, epoch: int, args, device, generator,
@@ -110,12 +121,7 @@ def train(args) -> dict:
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps is not None:
         total_steps = min(total_steps, args.max_steps)
-    mix_lr = args.lr * args.mix_lr_scale
-    body = [p for name, p in model.named_parameters() if not name.startswith("mix.")]
-    optimizer = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": model.mix.parameters(), "lr": mix_lr}],
-                                  weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[args.lr, mix_lr],
-                                                    total_steps=max(total_steps, 1), pct_start=0.15)
+    optimizer, scheduler = make_optimizer(model, args, max(total_steps, 1))
 
     out = Path(args.out)
     history, steps_done, started = [], 0, time.perf_counter()

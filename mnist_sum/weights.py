@@ -84,7 +84,10 @@ def read_metadata(path) -> dict:
             raw = f.metadata() or {}
     except (OSError, SafetensorError) as e:
         raise WeightsError(f"{path}: cannot read safetensors header ({e})") from None
-    return {k: (json.loads(v) if k in ("model_config", "train_args", "metrics") else v) for k, v in raw.items()}
+    try:
+        return {k: (json.loads(v) if k in ("model_config", "train_args", "metrics") else v) for k, v in raw.items()}
+    except json.JSONDecodeError as e:
+        raise WeightsError(f"{path}: corrupt metadata in the safetensors header ({e})") from None
 
 
 def load_state_dict(path) -> dict[str, torch.Tensor]:

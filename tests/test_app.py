@@ -90,7 +90,8 @@ def test_predict_outputs():
     assert set(total) == {str(s) for s in range(19)} and 0 < sum(total.values()) <= 1 + 1e-4  # 0..18 only
     d, n, s = map(int, EQUATION.match(equation).groups())
     assert (d, n, s) == (int(max(digit, key=digit.get)), number, int(max(total, key=total.get)))
-    assert seen.shape == (28 * app.SEEN_SCALE, 28 * app.SEEN_SCALE) and seen.dtype == np.uint8
+    seen_pixels = np.asarray(PIL.Image.open(seen))
+    assert seen_pixels.shape == (28 * app.SEEN_SCALE, 28 * app.SEEN_SCALE) and seen_pixels.dtype == np.uint8
 
 
 def test_about_model_quotes_the_measured_accuracy():
