@@ -24,7 +24,7 @@ from PIL import Image
 MAX_PIXELS = 4096 * 4096  # 16.8 MP: far above any canvas, far below a decompression bomb
 WORK_SIDE = 320  # longest side (px) of the working resolution the ink is analysed at (800 -> 267)
 MIN_CONTRAST = 32  # 0-255: weaker differences from the background are paper, not ink
-LUMA_CONTRAST = 96  # 0-255: below this brightness difference, colour ink is also looked for band by band
+PALE_INK_CONTRAST = 96  # 0-255: below this difference in green, ink is also looked for in red and blue
 MIN_INK_PIXELS = 20  # ink (in original pixels) below this is stray dots, not a digit
 MIN_INK_FRACTION = 2e-4  # ... or below this share of the canvas (128 px on 800x800)
 BOX = 20  # MNIST's size-normalization box (px)
@@ -130,21 +130,32 @@ def _ink_from_array(arr: np.ndarray) -> np.ndarray | None:
     if arr.ndim == 3 and arr.shape[2] in (2, 4):
         alpha = arr[..., -1]
         if np.median(_border(alpha)) < 128:  # transparent canvas: the ink is what is opaque
-            return _scale_ink(_reduced(Image.fromarray(np.ascontiguousarray(alpha)), factor), factor)
-        if alpha.min() < 255:  # opaque canvas with see-through holes: show them as white paper
+            return _scale_ink(_band_distance(alpha, factor, paper=0), factor)
+        if alpha[::factor, ::factor].min() < 255:  # see-through holes (looked for once per working pixel)
             a = alpha[..., None].astype(np.uint16)
-            arr = ((arr[..., :-1] * a + 255 * (255 - a)) // 255).astype(np.uint8)
-            if arr.shape[2] == 1:  # was LA
-                arr = arr[..., 0]
-    img = Image.fromarray(np.ascontiguousarray(arr))  # L, LA, RGB or RGBA; converting to L ignores alpha
-    grey = _reduced(img if img.mode == "L" else img.convert("L"), factor)
-    distance = np.abs(grey - np.median(_border(grey)))
-    if img.mode in ("RGB", "RGBA") and distance.max() < LUMA_CONTRAST:
-        # pale ink (yellow on white) barely differs in brightness: take, per pixel, the colour band that
-        # differs most from the paper (slower, so only here)
-        for band in (_reduced(b, factor) for b in img.convert("RGB").split()):
-            np.maximum(distance, np.abs(band - np.median(_border(band))), out=distance)
+            arr = ((arr[..., :-1] * a + 255 * (255 - a)) // 255).astype(np.uint8)  # shown as white paper
+        else:
+            arr = arr[..., :-1]  # opaque: alpha carries nothing
+        if arr.shape[2] == 1:  # was LA
+            arr = arr[..., 0]
+    if arr.ndim == 2:
+        return _scale_ink(_band_distance(arr, factor), factor)
+    # Green carries most of the brightness (0.59 of luma) and costs one band instead of a colour conversion;
+    # ink that barely differs from the paper in green (yellow, cyan) is looked for in red and blue as well.
+    distance = _band_distance(arr[..., 1], factor)
+    if distance.max() < PALE_INK_CONTRAST:
+        for c in (0, 2):
+            np.maximum(distance, _band_distance(arr[..., c], factor), out=distance)
     return _scale_ink(distance, factor)
+
+
+def _band_distance(band: np.ndarray, factor: int, paper: int | None = None) -> np.ndarray:
+    """How far one (H, W) uint8 band is from the paper (default: its border's median), at working
+    resolution, as int16 (h, w)."""
+    small = _reduced(Image.fromarray(np.ascontiguousarray(band)), factor)
+    if paper is None:
+        paper = int(np.median(_border(small)))
+    return np.abs(small - np.int16(paper))
 
 
 def _reduced(band: Image.Image, factor: int) -> np.ndarray:
