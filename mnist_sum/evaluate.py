@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--sketches", action="store_true", help="evaluate on the drawn-digit set instead of MNIST")
-    p.add_argument("--limit", type=int, default=None, help="--sketches only: use the first N drawings")
+    p.add_argument("--limit", type=int, default=None, help="--sketches only: draw the first N test digits (default 500, each in 4 formats)")
     return p
 
 
@@ -65,17 +65,16 @@ def main(argv=None) -> int:
     """Entry point of `python -m mnist_sum.evaluate`."""
     args = build_parser().parse_args(argv)
     try:
-        model = load_model(args.weights)
         test = open_split(args.data_dir, train=False)
+        if args.sketches:
+            from .sketches import evaluate_sketches, format_sketch_report
+
+            report = evaluate_sketches(args.weights, test, limit=args.limit, progress=not args.json)
+            print(json.dumps(report) if args.json else format_sketch_report(report))
+            return 0
+        metrics = evaluate_model(load_model(args.weights), test, progress=not args.json)
     except (WeightsError, DataNotFoundError) as e:
         sys.exit(f"error: {e}")
-    if args.sketches:
-        from .sketches import evaluate_sketches, format_sketch_report
-
-        report = evaluate_sketches(args.weights, test, limit=args.limit, progress=not args.json)
-        print(json.dumps(report) if args.json else format_sketch_report(report))
-        return 0
-    metrics = evaluate_model(model, test, progress=not args.json)
     if args.json:
         print(json.dumps(metrics))
     else:

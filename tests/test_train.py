@@ -1,8 +1,11 @@
 """`python -m mnist_sum.train` runs end to end on a tiny IDX data set, and the seed fixes the weights."""
 
+import json
+
 import torch
 
 from mnist_sum import load_model
+from mnist_sum import evaluate
 from mnist_sum.train import build_parser, main
 from mnist_sum.weights import read_metadata
 
@@ -34,3 +37,18 @@ def test_help_lists_every_hyperparameter():
     out = build_parser().format_help()
     for flag in ("--data-dir", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--out", "--max-steps"):
         assert flag in out
+
+
+def test_evaluate_prints_the_json_figures_and_the_sketch_table(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "w.safetensors"
+    main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1", "--no-eval",
+          "--out", str(out)])
+    capsys.readouterr()
+    evaluate.main(["--weights", str(out), "--data-dir", tiny_mnist, "--json"])
+    figures = json.loads(capsys.readouterr().out)
+    assert set(figures) == {"digit_accuracy", "sum_accuracy", "consistency", "n"} and figures["n"] == 32
+    assert all(0 <= figures[k] <= 1 for k in ("digit_accuracy", "sum_accuracy", "consistency"))
+    evaluate.main(["--weights", str(out), "--data-dir", tiny_mnist, "--sketches", "--limit", "2"])
+    table = capsys.readouterr().out.splitlines()
+    assert [row.split()[0] for row in table] == ["format", "dark_on_light", "light_on_dark", "alpha", "colour", "all"]
+    assert table[-1].split()[1] == "8"  # 2 digits x 4 formats
