@@ -8,6 +8,7 @@ written once, atomically, at the end, with the arguments and metrics in their me
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -110,7 +111,8 @@ def train(args) -> dict:
     device = pick_device(args.device)
     config = {k: v for k, v in vars(args).items()}
     config.update(device=str(device), threads=torch.get_num_threads(), torch=torch.__version__)
-    print("config: " + json.dumps(config))
+    log = ["config: " + json.dumps(config)]
+    print(log[0])
 
     train_ds = open_split(args.data_dir, train=True, seed=args.seed)
     test_ds = None if args.no_eval else open_split(args.data_dir, train=False)
@@ -141,14 +143,24 @@ def train(args) -> dict:
                        consistency=metrics["consistency"])
         row["elapsed_s"] = time.perf_counter() - started
         history.append(row)
-        print(format_epoch(row), flush=True)
+        log.append(format_epoch(row))
+        print(log[-1], flush=True)
         if test_ds is not None:
             plot_curves(history, out.with_suffix(".curves.png"))
 
     final = history[-1] if history else {}
     save_weights(model.cpu(), out, train_args=config, metrics={"final": final, "history": history})
-    print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) after {final.get('elapsed_s', 0):.0f} s")
+    log.append(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) after {final.get('elapsed_s', 0):.0f} s")
+    print(log[-1])
+    write_text_atomically(out.with_suffix(".train.log"), "\n".join(log) + "\n")  # the run, without progress bars
     return {"final": final, "history": history}
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Replace path's content in one step: an interrupted run never leaves half a log."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def format_epoch(row: dict) -> str:

@@ -19,6 +19,7 @@ def test_smoke_run_writes_loadable_weights_curves_and_metadata(tiny_mnist, tmp_p
     assert "epoch: 0 train loss:" in printed and "epoch: 1 train loss:" in printed and "test digit:" in printed
     load_model(out)
     assert out.with_suffix(".curves.png").stat().st_size > 1000
+    assert out.with_suffix(".train.log").read_text().splitlines()[1].startswith("epoch: 0 train loss:")
     meta = read_metadata(out)
     assert meta["train_args"]["max_steps"] == 8 and len(meta["metrics"]["history"]) == 2
 
