@@ -109,7 +109,7 @@ def train(args) -> dict:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
-    config = {k: v for k, v in vars(args).items()}
+    config = dict(vars(args))
     config.update(device=str(device), threads=torch.get_num_threads(), torch=torch.__version__)
     log = ["config: " + json.dumps(config)]
     print(log[0])

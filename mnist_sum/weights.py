@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
@@ -76,8 +76,6 @@ def _fsync_dir(folder: Path) -> None:
 
 def read_metadata(path) -> dict:
     """The metadata of a weights file, JSON fields decoded."""
-    from safetensors import safe_open
-
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
