@@ -21,7 +21,7 @@ import PIL.Image
 
 from mnist_sum.predict import Predictor, check_number as check_number_0_9
 from mnist_sum.preprocess import MAX_PIXELS
-from mnist_sum.weights import SHIPPED_WEIGHTS, WeightsError, read_metadata
+from mnist_sum.weights import SHIPPED_WEIGHTS, WeightsError, read_metadata, write_atomically
 
 # Pillow's default limit (~179 MP) lets a small PNG expand to gigabytes when Gradio decodes an upload.
 # Pillow refuses images above twice MAX_IMAGE_PIXELS while reading the header, before decoding, so half
@@ -113,10 +113,7 @@ def seen_png(pixels: np.ndarray, folder: Path = SEEN_DIR) -> str:
     data = buffer.getvalue()
     path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, data, durable=False)  # a preview: atomic matters, surviving a power cut not
     return str(path)
 
 

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mnist_sum.data import DataNotFoundError, one_hot, open_split
@@ -30,15 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drawings import draw_digit_array  # noqa: E402  (the benchmarks folder is not a package)
 
 TARGET_RATIO = 2.5
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) of values, linearly interpolated."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def load_network(weights: str | None) -> tuple[MNISTSumNet, str]:
@@ -92,7 +84,7 @@ def time_single(model, predictor, threads: int, calls: int, warmup: int) -> dict
                 timings[name].append(seconds)
     out = {"threads": threads, "calls": calls}
     for name, values in timings.items():
-        out[name] = {"median_ms": 1e3 * statistics.median(values), "p95_ms": 1e3 * percentile(values, 95)}
+        out[name] = {"median_ms": 1e3 * statistics.median(values), "p95_ms": 1e3 * float(np.percentile(values, 95))}
     if predictor is not None:
         out["ratio_median"] = out["predict"]["median_ms"] / out["bare"]["median_ms"]
         out["ratio_p95"] = out["predict"]["p95_ms"] / out["bare"]["p95_ms"]

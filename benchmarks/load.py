@@ -32,6 +32,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -293,11 +294,7 @@ def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0-100), linearly interpolated; nan for no values."""
     if not values:
         return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    return float(np.percentile(values, q))  # linear interpolation between the nearest ranks
 
 
 def run_load(args) -> dict:

@@ -1,9 +1,11 @@
 """Training curves as a PNG, drawn with Pillow alone (no plotting library needed at run time)."""
 
-import os
+import io
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from .weights import write_atomically
 
 SERIES = {  # history key -> (panel, colour, label)
     "train_loss": (0, (31, 119, 180), "train loss"),
@@ -50,9 +52,6 @@ def plot_curves(history: list[dict], path, size: tuple[int, int] = (900, 360)) -
             draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
         draw.text((x1 - 90, legend_y[panel]), label, fill=colour)
         legend_y[panel] += 14
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    png = io.BytesIO()
+    img.save(png, format="PNG")
+    return write_atomically(path, png.getvalue())

@@ -31,9 +31,8 @@ class Prediction:
 
 def check_number(number) -> int:
     """An int 0-9 (numpy ints and integral floats such as 3.0 too); ValueError for anything else."""
-    if isinstance(number, (bool, np.bool_)) or not isinstance(number, numbers.Real):
-        raise ValueError(f"number must be an integer 0-9, got {number!r}")
-    if not math.isfinite(number) or number != int(number):  # NaN, infinity, or a fraction such as 2.5
+    if (isinstance(number, (bool, np.bool_)) or not isinstance(number, numbers.Real)
+            or not math.isfinite(number) or number != int(number)):  # NaN, infinity, or a fraction such as 2.5
         raise ValueError(f"number must be an integer 0-9, got {number!r}")
     if not 0 <= number <= 9:
         raise ValueError(f"number must be between 0 and 9, got {number!r}")

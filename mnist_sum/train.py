@@ -8,7 +8,6 @@ written once, atomically, at the end, with the arguments and metrics in their me
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from .curves import plot_curves
 from .data import DataNotFoundError, MNISTSum, augment, one_hot, open_split
 from .evaluate import evaluate_model
 from .model import MNISTSumNet, normalize
-from .weights import SHIPPED_WEIGHTS, save_weights
+from .weights import SHIPPED_WEIGHTS, save_weights, write_atomically
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,15 +151,8 @@ def train(args) -> dict:
     save_weights(model.cpu(), out, train_args=config, metrics={"final": final, "history": history})
     log.append(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) after {final.get('elapsed_s', 0):.0f} s")
     print(log[-1])
-    write_text_atomically(out.with_suffix(".train.log"), "\n".join(log) + "\n")  # the run, without progress bars
+    write_atomically(out.with_suffix(".train.log"), ("\n".join(log) + "\n").encode())  # the run, no progress bars
     return {"final": final, "history": history}
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Replace path's content in one step: an interrupted run never leaves half a log."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def format_epoch(row: dict) -> str:

@@ -27,8 +27,6 @@ class WeightsError(ValueError):
 
 def save_weights(model: torch.nn.Module, path, train_args: dict | None = None, metrics: dict | None = None) -> Path:
     """Write model's state dict and metadata to path atomically (temp file + fsync + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {
         "format": FORMAT,
@@ -38,19 +36,29 @@ def save_weights(model: torch.nn.Module, path, train_args: dict | None = None, m
         "torch_version": torch.__version__,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    payload = save_safetensors_bytes(tensors, metadata=metadata)
+    return write_atomically(path, save_safetensors_bytes(tensors, metadata=metadata))
+
+
+def write_atomically(path, data: bytes, durable: bool = True) -> Path:
+    """Replace path's content with data in one step (temp file in the same folder, os.replace): a process
+    killed at any moment leaves the old file or the new one, never a mix. durable also fsyncs file and
+    folder, so a power cut cannot lose the rename; the app's throw-away images skip that cost."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
     return path
 
 
