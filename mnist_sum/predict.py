@@ -27,6 +27,7 @@ class Prediction:
     digit_probs: list[float]  # 10 values, P(digit = 0..9)
     sum_probs: list[float]  # 19 values, P(sum = 0..18)
     input28: np.ndarray = field(repr=False)  # (28, 28) uint8, white ink on black
+    is_digit: bool = True  # False: the drawing does not look like a digit (digit and sum are best guesses)
 
 
 def check_number(number) -> int:
