@@ -1,7 +1,7 @@
 """Latency of one prediction from an 800x800 drawing against the bare network forward, and batch throughput.
 
-    PYTHONPATH=. python benchmarks/latency.py --data-dir ../shared/mnist
-    PYTHONPATH=. python benchmarks/latency.py --data-dir ../shared/mnist --json
+    python benchmarks/latency.py --data-dir ../shared/mnist
+    python benchmarks/latency.py --data-dir ../shared/mnist --json
 
 single: mnist_sum.Predictor.predict(canvas, number) on an 800x800 RGBA canvas holding a drawn digit (black
 strokes ~25 px wide, opaque white paper) against model(image, number) for one (1, 1, 28, 28) input under
@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnist_sum.data import DataNotFoundError, one_hot, open_split
-from mnist_sum.evaluate import evaluate_model
-from mnist_sum.model import MNISTSumNet
-from mnist_sum.weights import SHIPPED_WEIGHTS, WeightsError, load_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drawings import draw_digit_array  # noqa: E402  (the benchmarks folder is not a package)
+# Run as written from a clone, installed or not; the benchmarks folder itself is not a package.
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+from drawings import draw_digit_array  # noqa: E402
+from mnist_sum.cli import HelpFormatter  # noqa: E402
+from mnist_sum.data import DataNotFoundError, one_hot, open_split  # noqa: E402
+from mnist_sum.evaluate import evaluate_model  # noqa: E402
+from mnist_sum.model import MNISTSumNet  # noqa: E402
+from mnist_sum.weights import SHIPPED_WEIGHTS, WeightsError, load_model  # noqa: E402
 
 TARGET_RATIO = 2.5
 
@@ -142,7 +143,7 @@ def format_report(report: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     p = argparse.ArgumentParser(prog="python benchmarks/latency.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--weights", default=None, help="safetensors weights (default: the shipped ones)")
     p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ for the batch throughput")
     p.add_argument("--calls", type=int, default=300, help="timed calls of each kind per thread setting")

@@ -5,6 +5,8 @@ decodes a PIL image per sample. `augment` is the batched, tensor-only augmentati
 """
 
 import math
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import torch
@@ -14,6 +16,7 @@ from torchvision.datasets import MNIST
 from .model import normalize
 
 TEST_NUMBER_SEED = 20_240_917  # the test split's numbers are fixed, so every evaluation sees the same pairs
+DOWNLOAD_TIMEOUT_S = 10  # per mirror; an offline machine fails at once, a slow one gets this long
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
@@ -81,17 +84,51 @@ def open_split(data_dir, train: bool, seed: int = 0, download: bool = True) -> M
         return MNISTSum(data_dir, train=train, seed=seed, download=False)
     except RuntimeError:
         pass  # not there yet
-    if download:
-        try:
-            return MNISTSum(data_dir, train=train, seed=seed, download=True)
-        except Exception:  # torchvision raises several kinds (URLError, RuntimeError, OSError) offline
-            pass
+    why = _download(data_dir) if download else "downloading was not asked for"
+    if why is None:
+        return MNISTSum(data_dir, train=train, seed=seed, download=False)
     raw = Path(data_dir) / "MNIST" / "raw"
     raise DataNotFoundError(
-        f"MNIST not found in {raw}/ and it could not be downloaded.\n"
+        f"MNIST not found in {raw}/ and it could not be downloaded ({why}).\n"
         f"Provide the four files {', '.join(MNIST_FILES)} (uncompressed, or as .gz) in {raw}/,\n"
         f"or point --data-dir at a folder that has MNIST/raw/ with them."
     )
+
+
+def _download(data_dir) -> str | None:
+    """Download MNIST into data_dir/MNIST/raw/; None on success, else why it failed, in a few words.
+
+    A mirror is asked first, so that an offline machine gets its reason in one line and no empty folders."""
+    reason = "no mirror answered"
+    for mirror in MNIST.mirrors:
+        try:
+            request = urllib.request.Request(mirror + MNIST.resources[0][0], method="HEAD")
+            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S):
+                break
+        except Exception as e:  # noqa: BLE001 - any failure is a reason to try the next mirror
+            reason = _why(e)
+    else:
+        return reason
+    created = [p for p in (Path(data_dir), Path(data_dir) / "MNIST", Path(data_dir) / "MNIST" / "raw") if not p.exists()]
+    try:
+        MNIST(data_dir, train=True, download=True)  # torchvision's download: every file, md5-checked
+        return None
+    except Exception as e:  # noqa: BLE001 - torchvision raises several kinds (URLError, RuntimeError, OSError)
+        for folder in reversed(created):  # leave no empty folders behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        return _why(e)
+
+
+def _why(error: Exception) -> str:
+    """An exception from a download as a short clause: no network, an HTTP status, or its first line."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP error {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return f"no network: {error.reason}"
+    if isinstance(error, (TimeoutError, OSError)):
+        return f"no network: {error}"
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def augment(pixels: torch.Tensor, generator: torch.Generator, max_rotation: float = 12.0,

@@ -15,6 +15,7 @@ import sys
 import torch
 from tqdm import tqdm
 
+from .cli import HelpFormatter, exit_with
 from .data import DataNotFoundError, MNISTSum, one_hot, open_split
 from .weights import SHIPPED_WEIGHTS, WeightsError, load_model
 
@@ -52,7 +53,7 @@ def format_table(rows: list[tuple[str, str]]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of `python -m mnist_sum.evaluate`."""
     p = argparse.ArgumentParser(prog="python -m mnist_sum.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="safetensors weights to evaluate")
     p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
             return 0
         metrics = evaluate_model(load_model(args.weights), test, progress=not args.json)
     except (WeightsError, DataNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        exit_with(e)
     if args.json:
         print(json.dumps(metrics))
     else:

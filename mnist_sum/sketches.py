@@ -188,14 +188,18 @@ def write_examples(test, folder, side: int = 400) -> list[Path]:
 
 def main(argv=None) -> int:
     """`python -m mnist_sum.sketches --write-examples demo/examples`: write the app's example drawings."""
-    from .data import open_split
+    from .cli import HelpFormatter, exit_with
+    from .data import DataNotFoundError, open_split
 
-    p = argparse.ArgumentParser(prog="python -m mnist_sum.sketches", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/")
+    p = argparse.ArgumentParser(prog="python -m mnist_sum.sketches", description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
     p.add_argument("--write-examples", metavar="FOLDER", required=True, help="write digit_0.png ... digit_9.png here")
     args = p.parse_args(argv)
-    for path in write_examples(open_split(args.data_dir, train=False), args.write_examples):
+    try:
+        test = open_split(args.data_dir, train=False)
+    except DataNotFoundError as e:
+        exit_with(e)
+    for path in write_examples(test, args.write_examples):
         print(path)
     return 0
 
