@@ -7,13 +7,17 @@ decodes a PIL image per sample. `augment` is the batched, tensor-only augmentati
 import math
 import urllib.error
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.datasets import MNIST
+from tqdm import tqdm
 
 from .model import normalize
+from .pen import DIGIT_LIKE_LETTERS, load_pen, nondigit_strokes, render_inputs28
 
 TEST_NUMBER_SEED = 20_240_917  # the test split's numbers are fixed, so every evaluation sees the same pairs
 DOWNLOAD_TIMEOUT_S = 10  # per mirror; an offline machine fails at once, a slow one gets this long
@@ -169,3 +173,51 @@ def _dilate3(x: torch.Tensor) -> torch.Tensor:
     p = F.pad(x, (1, 1, 1, 1))
     rows = torch.maximum(torch.maximum(p[..., :-2, :], p[..., 1:-1, :]), p[..., 2:, :])  # (B, 1, H, W + 2)
     return torch.maximum(torch.maximum(rows[..., :-2], rows[..., 1:-1]), rows[..., 2:])
+
+
+# --- real pen-written digits and things that are not digits ------------------------------------------------
+
+NOT_A_DIGIT = -1  # the target of a drawing that is not a digit: trained toward the uniform distribution
+PEN_DIR = Path(__file__).resolve().parents[1] / "pendigits"  # the UNIPEN strokes shipped with the repository
+CALIBRATION_WRITERS = 8  # every 8th pen writer is kept out of training, to set the not-a-digit threshold
+
+
+def calibration_writers(writer: np.ndarray) -> np.ndarray:
+    """Which pen digits (by writer) are held aside for calibrating the not-a-digit threshold: a (N,) mask."""
+    return writer % CALIBRATION_WRITERS == 0
+
+
+def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_shapes: int = 6000, seed: int = 0,
+                     workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pen digits (each drawn `copies` times on random canvases), letters that do not look like digits and
+    synthetic non-digits (spirals, smileys, stars, ...), all read by the predictor's own preprocessing.
+
+    Sources in `holdout` and the calibration writers are left out. Returns pixels (M, 1, 28, 28) float32 in
+    [0, 1] and targets (M,) int64: the digit, or NOT_A_DIGIT."""
+    digits, letters = load_pen(pen_dir, "digits"), load_pen(pen_dir, "letters")
+    keep = ~np.isin(digits.source, holdout) & ~calibration_writers(digits.writer)
+    digits = digits.subset(keep)
+    letters = letters.subset(~np.isin(letters.source, holdout) & ~np.isin(letters.labels, sorted(DIGIT_LIKE_LETTERS)))
+    rng = np.random.default_rng(seed)
+    shapes = [nondigit_strokes(rng) for _ in range(n_shapes)]
+    items = digits.items * copies + letters.items + shapes
+    targets = np.concatenate([np.tile(digits.labels, copies), np.full(len(letters) + n_shapes, NOT_A_DIGIT)])
+    pixels, kept = render_all(items, seed, workers)
+    return torch.from_numpy(pixels).unsqueeze(1), torch.from_numpy(targets[kept]).long()
+
+
+def render_all(items: list, seed: int, workers: int, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """`pen.render_inputs28` over many items in `workers` processes, chunk by chunk, each chunk with its own
+    seed (the result does not depend on `workers`); (K, 28, 28) float32 inputs and the (K,) kept indices."""
+    jobs = [(items[i:i + chunk], seed * 100_003 + i) for i in range(0, len(items), chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = list(tqdm(pool.map(_render_chunk, jobs), total=len(jobs), desc="drawing pen data", leave=False))
+    starts = range(0, len(items), chunk)
+    return (np.concatenate([r[0] for r in results]),
+            np.concatenate([r[1] + start for r, start in zip(results, starts)]))
+
+
+def _render_chunk(job: tuple) -> tuple:
+    """One render_all chunk (a top-level function, so that worker processes can run it)."""
+    items, seed = job
+    return render_inputs28(items, np.random.default_rng(seed))

@@ -15,7 +15,7 @@ import torch
 
 from .model import MAX_SUM, normalize
 from .preprocess import to_input28
-from .weights import load_model
+from .weights import SHIPPED_WEIGHTS, load_model, read_metadata
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Prediction:
     sum_probs: list[float]  # 19 values, P(sum = 0..18)
     input28: np.ndarray = field(repr=False)  # (28, 28) uint8, white ink on black
     is_digit: bool = True  # False: the drawing does not look like a digit (digit and sum are best guesses)
+    digit_score: float = float("nan")  # how digit-like (log-sum-exp of the digit logits); is_digit = score >= threshold
 
 
 def check_number(number) -> int:
@@ -40,11 +41,22 @@ def check_number(number) -> int:
     return int(number)
 
 
+def digit_score(digit_logits: torch.Tensor) -> torch.Tensor:
+    """How much a drawing looks like a digit, (B, 10) logits -> (B,): the log-sum-exp of the digit logits
+    (minus the "energy"). Training pushes drawings that are not digits toward equal logits, where it is low."""
+    return torch.logsumexp(digit_logits.float(), dim=1)
+
+
 class Predictor:
-    """MNISTSumNet loaded once (CPU, eval mode); `predict(image, number)` for any drawing or upload."""
+    """MNISTSumNet loaded once (CPU, eval mode); `predict(image, number)` for any drawing or upload.
+
+    The not-a-digit threshold comes from the weights' metadata; weights without one (the MNIST-only
+    exercise) call every drawing a digit."""
 
     def __init__(self, weights=None):
-        self.model = load_model(weights)
+        path = SHIPPED_WEIGHTS if weights is None else weights
+        self.model = load_model(path)
+        self.threshold = read_metadata(path).get("not_a_digit", {}).get("threshold")
 
     def predict(self, image, number) -> Prediction | None:
         """Digit and digit + number for a drawing; None when nothing is drawn; ValueError for bad input."""
@@ -61,6 +73,7 @@ class Predictor:
         one_hot = torch.zeros(1, 10)
         one_hot[0, number] = 1
         digit_logits, sum_logits = self.model(image, one_hot)
+        score = float(digit_score(digit_logits)[0])
         digit_probs = torch.softmax(digit_logits[0], 0)
         sum_probs = torch.softmax(sum_logits[0, :MAX_SUM + 1], 0)  # output 19 is never a valid sum
         return Prediction(
@@ -69,4 +82,6 @@ class Predictor:
             digit_probs=digit_probs.tolist(),
             sum_probs=sum_probs.tolist(),
             input28=(ink * 255).round().astype(np.uint8),
+            is_digit=self.threshold is None or score >= self.threshold,
+            digit_score=score,
         )

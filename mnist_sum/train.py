@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from .cli import HelpFormatter, exit_with
 from .curves import plot_curves
-from .data import DataNotFoundError, augment, one_hot, open_split
+from .data import (CALIBRATION_WRITERS, PEN_DIR, DataNotFoundError, augment, calibration_writers, one_hot,
+                   open_split, pen_training_set, render_all)
 from .evaluate import evaluate_model
 from .model import MNISTSumNet, normalize
+from .pen import load_pen
+from .predict import digit_score
 from .weights import SHIPPED_WEIGHTS, save_weights, write_atomically
 
 
@@ -50,8 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{SHIPPED_WEIGHTS.relative_to(SHIPPED_WEIGHTS.parents[2])} is replaced only when named here")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in all (smoke tests)")
     p.add_argument("--no-eval", action="store_true", help="skip the per-epoch test evaluation")
+    p.add_argument("--mnist-only", action="store_true",
+                   help="the course exercise: MNIST only, no pen data, no not-a-digit training or threshold")
+    p.add_argument("--pen-dir", default=None,
+                   help="folder with the UNIPEN digits.npz and letters.npz (default: the repository's pendigits/)")
+    p.add_argument("--pen-holdout", default="", help="comma-separated pen sources to leave out (e.g. apa,ced)")
+    p.add_argument("--pen-copies", type=int, default=2, help="times each pen digit is drawn (random canvas, brush)")
+    p.add_argument("--shapes", type=int, default=6000, help="synthetic non-digits (spirals, smileys, stars, ...)")
     p.add_argument("--outlier-weight", type=float, default=0.5,
                    help="weight of the not-a-digit loss (uniform target on drawings that are not digits)")
+    p.add_argument("--flag-rate", type=float, default=0.01,
+                   help="share of the calibration writers' pen digits the not-a-digit threshold may flag")
     return p
 
 
@@ -203,8 +216,9 @@ def train(args) -> dict:
     device = pick_device(args.device)
     precision = pick_precision(args.precision, device)
     out = Path(args.out) if args.out else default_out()
+    args.pen_dir = args.pen_dir or PEN_DIR
     config = dict(vars(args))
-    config.update(out=portable(out), data_dir=portable(args.data_dir), device=str(device), precision=precision,
+    config.update(out=portable(out), data_dir=portable(args.data_dir), pen_dir=portable(args.pen_dir), device=str(device), precision=precision,
                   threads=torch.get_num_threads(), torch=torch.__version__)
     log = ["config: " + json.dumps(config)]
     print(log[0])
@@ -213,6 +227,15 @@ def train(args) -> dict:
     train_ds = open_split(args.data_dir, train=True, seed=args.seed)
     test_ds = None if args.no_eval else open_split(args.data_dir, train=False)
     data = TrainSet(train_ds.pixels, train_ds.targets, seed=args.seed)
+    holdout = tuple(s for s in args.pen_holdout.split(",") if s)
+    if not args.mnist_only:
+        started = time.perf_counter()
+        pixels, targets = pen_training_set(args.pen_dir, holdout, args.pen_copies, args.shapes, args.seed,
+                                           workers=torch.get_num_threads())
+        data = TrainSet(torch.cat([data.pixels, pixels]), torch.cat([data.targets, targets]), seed=args.seed)
+        log.append(f"pen data: {int((targets >= 0).sum()):,} pen digits, {int((targets < 0).sum()):,} non-digits "
+                   f"(letters, shapes), drawn in {time.perf_counter() - started:.0f} s; {len(data):,} images per epoch")
+        print(log[-1], flush=True)
 
     model = build_model(device)
     generator = torch.Generator().manual_seed(args.seed)
@@ -246,11 +269,33 @@ def train(args) -> dict:
             plot_curves(history, out.with_suffix(".curves.png"))
 
     final = history[-1] if history else {}
-    save_weights(model.cpu(), out, train_args=config, metrics={"final": final, "history": history})
-    log.append(f"saved {portable(out)} ({out.stat().st_size / 1e6:.1f} MB) after {final.get('elapsed_s', 0):.0f} s")
+    model = model.cpu().eval()
+    not_a_digit = None if args.mnist_only else calibrate(model, args.pen_dir, holdout, args.flag_rate, args.seed)
+    if not_a_digit:
+        log.append(f"not-a-digit threshold: {not_a_digit['score']} < {not_a_digit['threshold']:.3f} flags "
+                   f"{not_a_digit['flag_rate']:.1%} of {not_a_digit['n']:,} pen digits by calibration writers")
+        print(log[-1])
+    save_weights(model, out, train_args=config, metrics={"final": final, "history": history}, not_a_digit=not_a_digit)
+    log.append(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) after {final.get('elapsed_s', 0):.0f} s")
     print(log[-1])
     write_atomically(out.with_suffix(".train.log"), ("\n".join(log) + "\n").encode())  # the run, no progress bars
     return {"final": final, "history": history, "out": out}
+
+
+@torch.inference_mode()
+def calibrate(model, pen_dir, holdout: tuple[str, ...], flag_rate: float, seed: int) -> dict:
+    """The not-a-digit threshold: the digit_score below which `flag_rate` of the pen digits by the calibration
+    writers (never trained on; held-out sources excluded) fall."""
+    digits = load_pen(pen_dir, "digits")
+    digits = digits.subset(calibration_writers(digits.writer) & ~np.isin(digits.source, holdout))
+    pixels, _ = render_all(digits.items, seed + 1, workers=torch.get_num_threads())
+    logits = torch.cat([model.classifier(model.conv(normalize(torch.from_numpy(batch)).unsqueeze(1)).flatten(1))
+                        for batch in np.array_split(pixels, max(1, len(pixels) // 1000))])
+    scores = digit_score(logits)
+    threshold = float(torch.quantile(scores, flag_rate))
+    return {"score": "logsumexp(digit_logits)", "threshold": threshold, "flag_rate": flag_rate, "n": len(scores),
+            "calibration": f"pen digits of every {CALIBRATION_WRITERS}th writer, sources "
+                           f"{sorted(set(digits.source.tolist()))}"}
 
 
 def format_epoch(row: dict) -> str:

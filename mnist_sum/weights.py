@@ -25,14 +25,21 @@ class WeightsError(ValueError):
     """A weights file is missing, unreadable, or does not fit MNISTSumNet; the message names file and fault."""
 
 
-def save_weights(model: torch.nn.Module, path, train_args: dict | None = None, metrics: dict | None = None) -> Path:
-    """Write model's state dict and metadata to path atomically (temp file + fsync + os.replace)."""
+JSON_FIELDS = ("model_config", "train_args", "metrics", "not_a_digit")
+
+
+def save_weights(model: torch.nn.Module, path, train_args: dict | None = None, metrics: dict | None = None,
+                 not_a_digit: dict | None = None) -> Path:
+    """Write model's state dict and metadata to path atomically (temp file + fsync + os.replace).
+
+    not_a_digit: the score and threshold below which a drawing is called "not a digit" (see predict.py)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {
         "format": FORMAT,
         "model_config": json.dumps(MODEL_CONFIG),
         "train_args": json.dumps(train_args or {}),
         "metrics": json.dumps(metrics or {}),
+        "not_a_digit": json.dumps(not_a_digit or {}),
         "torch_version": torch.__version__,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -91,7 +98,7 @@ def read_metadata(path) -> dict:
     except (OSError, SafetensorError) as e:
         raise WeightsError(f"{path}: cannot read safetensors header ({e})") from None
     try:
-        return {k: (json.loads(v) if k in ("model_config", "train_args", "metrics") else v) for k, v in raw.items()}
+        return {k: (json.loads(v) if k in JSON_FIELDS else v) for k, v in raw.items()}
     except json.JSONDecodeError as e:
         raise WeightsError(f"{path}: corrupt metadata in the safetensors header ({e})") from None
 

@@ -260,7 +260,7 @@ def test_killed_training_run_leaves_the_previous_weights(tmp_path):
     data = write_idx(tmp_path / "data")
     previous = seeded_model(1)
     expected = {"previous": probe_outputs(previous)}
-    common = ["--data-dir", str(data), "--batch-size", "32", "--threads", "1"]
+    common = ["--data-dir", str(data), "--batch-size", "32", "--threads", "1", "--mnist-only"]
     runs = {  # name -> (extra arguments, kill when this text is in the output; None: kills itself)
         "importing": (["--epochs", "1000"], 0.3),
         "first epoch done": (["--epochs", "1000"], "epoch: 0 "),
@@ -436,19 +436,26 @@ def test_app_refuses_to_start_with_broken_weights(tmp_path):
 
 # --- no MNIST and no network ----------------------------------------------------------------------------
 
-def test_training_without_data_or_network_says_what_to_provide(tmp_path):
-    """Empty --data-dir and every download refused: exit != 0 fast, the "provide these files" text, no traceback."""
+@pytest.mark.parametrize("command", [
+    ["mnist_sum.train", "--mnist-only", "--epochs", "1"],
+    ["mnist_sum.evaluate"],
+    ["mnist_sum.sketches", "--write-examples", "examples"],
+])
+def test_no_data_and_no_network_says_why_and_what_to_provide(tmp_path, command):
+    """Empty --data-dir and every download refused: exit != 0 fast, the reason and the "provide these files"
+    text, no traceback, and no empty MNIST/raw/ folders left behind."""
     blocked = "http://127.0.0.1:9"  # the discard port: connections are refused at once, even where a network exists
     env = {k: v for k, v in ENV.items() if k.lower() != "no_proxy"}
     env.update(http_proxy=blocked, https_proxy=blocked, HTTP_PROXY=blocked, HTTPS_PROXY=blocked)
-    out = tmp_path / "w.safetensors"
+    data = tmp_path / "empty"
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "mnist_sum.train", "--data-dir", str(tmp_path / "empty"),
-                           "--out", str(out), "--epochs", "1"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", *command, "--data-dir", str(data)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     seconds = time.monotonic() - started
     assert proc.returncode != 0
+    assert "could not be downloaded (no network: " in proc.stderr, proc.stderr
     assert "Provide the four files" in proc.stderr and "train-images-idx3-ubyte" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    assert not out.exists()
+    assert not data.exists(), "a failed lookup left folders behind"
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "examples").exists()
     assert seconds < 60, f"took {seconds:.0f} s to give up"

@@ -1,19 +1,20 @@
 """`python -m mnist_sum.train` runs end to end on a tiny IDX data set, and the seed fixes the weights."""
 
 import json
+import os
 
+import pytest
 import torch
 
-from mnist_sum import load_model
-from mnist_sum import evaluate
-from mnist_sum.train import build_parser, main
-from mnist_sum.weights import read_metadata
+from mnist_sum import evaluate, load_model
+from mnist_sum.train import build_parser, cpu_has_fast_bf16, main, pick_precision
+from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
 
 
 def test_smoke_run_writes_loadable_weights_curves_and_metadata(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "run" / "w.safetensors"
     main(["--data-dir", tiny_mnist, "--epochs", "2", "--batch-size", "16", "--max-steps", "8",
-          "--threads", "1", "--out", str(out)])
+          "--threads", "1", "--mnist-only", "--out", str(out)])
     printed = capsys.readouterr().out
     assert printed.startswith("config: {")
     assert "epoch: 0 train loss:" in printed and "epoch: 1 train loss:" in printed and "test digit:" in printed
@@ -28,22 +29,67 @@ def test_same_seed_and_threads_give_the_same_weights(tiny_mnist, tmp_path):
     paths = [tmp_path / f"{name}.safetensors" for name in ("a", "b", "c")]
     for path, seed in zip(paths, (0, 0, 1)):
         main(["--data-dir", tiny_mnist, "--max-steps", "3", "--batch-size", "16", "--threads", "1", "--no-eval",
-              "--seed", str(seed), "--out", str(path)])
+              "--mnist-only", "--seed", str(seed), "--out", str(path)])
     a, b, c = (load_model(p).state_dict() for p in paths)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_help_lists_every_hyperparameter():
-    out = build_parser().format_help()
-    for flag in ("--data-dir", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--out", "--max-steps"):
+def test_help_lists_every_hyperparameter_with_its_default():
+    out = " ".join(build_parser().format_help().split())  # argparse wraps lines
+    for flag in ("--data-dir", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--precision", "--out",
+                 "--max-steps", "--mnist-only", "--pen-dir", "--pen-holdout"):
         assert flag in out
+    for default in ("(default: 5)", "(default: 128)", "(default: 0.002)", "(default: auto)", "(default: data)"):
+        assert default in out
+
+
+def test_a_default_run_never_touches_the_shipped_weights(tiny_mnist, tmp_path, monkeypatch, capsys):
+    shipped = [SHIPPED_WEIGHTS, SHIPPED_WEIGHTS.with_suffix(".train.log"), SHIPPED_WEIGHTS.with_suffix(".curves.png")]
+    before = [p.read_bytes() for p in shipped]
+    monkeypatch.chdir(tmp_path)  # runs/ is created in the working folder
+    main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1", "--mnist-only"])
+    assert [p.read_bytes() for p in shipped] == before
+    (written,) = (tmp_path / "runs").glob("*/mnist_sum.safetensors")
+    assert f"writing to {written.relative_to(tmp_path)}" in capsys.readouterr().out
+    load_model(written)
+    args = read_metadata(written)["train_args"]
+    assert args["out"] == str(written.relative_to(tmp_path))
+    paths = [v for v in args.values() if isinstance(v, str) and os.sep in v]
+    assert paths and not any(os.path.isabs(v) for v in paths), args  # no machine's absolute paths recorded
+
+
+def test_precision_choice():
+    cpu = torch.device("cpu")
+    assert pick_precision("auto", cpu) == ("bf16" if cpu_has_fast_bf16() else "fp32")
+    assert pick_precision("fp32", cpu) == "fp32" and pick_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError, match="fp16 needs CUDA"):
+        pick_precision("fp16", cpu)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_mixed_precision_keeps_float32_weights_and_records_what_ran(tiny_mnist, tmp_path, precision):
+    out = tmp_path / f"{precision}.safetensors"
+    main(["--data-dir", tiny_mnist, "--max-steps", "3", "--batch-size", "16", "--threads", "1", "--no-eval",
+          "--mnist-only", "--precision", precision, "--out", str(out)])
+    state = load_model(out).state_dict()  # load_model itself refuses any dtype but the model's own
+    assert all(t.dtype in (torch.float32, torch.int64) for t in state.values())
+    assert read_metadata(out)["train_args"]["precision"] == precision
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_run_with_automatic_precision_saves_loadable_weights(tiny_mnist, tmp_path):
+    out = tmp_path / "cuda.safetensors"
+    main(["--data-dir", tiny_mnist, "--max-steps", "3", "--batch-size", "16", "--mnist-only", "--device", "cuda",
+          "--precision", "auto", "--out", str(out)])
+    assert read_metadata(out)["train_args"]["precision"] in ("bf16", "fp16")
+    load_model(out)
 
 
 def test_evaluate_prints_the_json_figures_and_the_sketch_table(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "w.safetensors"
     main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1", "--no-eval",
-          "--out", str(out)])
+          "--mnist-only", "--out", str(out)])
     capsys.readouterr()
     evaluate.main(["--weights", str(out), "--data-dir", tiny_mnist, "--json"])
     figures = json.loads(capsys.readouterr().out)
