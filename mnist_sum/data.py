@@ -17,7 +17,7 @@ from torchvision.datasets import MNIST
 from tqdm import tqdm
 
 from .model import normalize
-from .pen import DIGIT_LIKE_LETTERS, load_pen, nondigit_strokes, render_inputs28
+from .pen import DIGIT_LIKE_LETTERS, load_pen, nondigit_strokes, render_inputs28, styled
 
 TEST_NUMBER_SEED = 20_240_917  # the test split's numbers are fixed, so every evaluation sees the same pairs
 DOWNLOAD_TIMEOUT_S = 10  # per mirror; an offline machine fails at once, a slow one gets this long
@@ -189,8 +189,9 @@ def calibration_writers(writer: np.ndarray) -> np.ndarray:
 
 def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_shapes: int = 6000, seed: int = 0,
                      workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pen digits (each drawn `copies` times on random canvases), letters that do not look like digits and
-    synthetic non-digits (spirals, smileys, stars, ...), all read by the predictor's own preprocessing.
+    """Pen digits (each drawn `copies` times on random canvases, plus one `pen.styled` variant of each 0, 1, 5
+    and 7: slashed, flagged, crossed, bar apart), letters that do not look like digits and synthetic
+    non-digits (spirals, smileys, stars, ...), all read by the predictor's own preprocessing.
 
     Sources in `holdout` and the calibration writers are left out. Returns pixels (M, 1, 28, 28) float32 in
     [0, 1] and targets (M,) int64: the digit, or NOT_A_DIGIT."""
@@ -199,9 +200,12 @@ def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_
     digits = digits.subset(keep)
     letters = letters.subset(~np.isin(letters.source, holdout) & ~np.isin(letters.labels, sorted(DIGIT_LIKE_LETTERS)))
     rng = np.random.default_rng(seed)
+    variants = [(v, d) for strokes, d in zip(digits.items, digits.labels.tolist())
+                if (v := styled(strokes, d, rng)) is not None]
     shapes = [nondigit_strokes(rng) for _ in range(n_shapes)]
-    items = digits.items * copies + letters.items + shapes
-    targets = np.concatenate([np.tile(digits.labels, copies), np.full(len(letters) + n_shapes, NOT_A_DIGIT)])
+    items = digits.items * copies + [v for v, _ in variants] + letters.items + shapes
+    targets = np.concatenate([np.tile(digits.labels, copies), np.array([d for _, d in variants], int),
+                              np.full(len(letters) + n_shapes, NOT_A_DIGIT)])
     pixels, kept = render_all(items, seed, workers)
     return torch.from_numpy(pixels).unsqueeze(1), torch.from_numpy(targets[kept]).long()
 

@@ -1,8 +1,9 @@
-"""Evaluate weights on the MNIST test split (or, with --sketches, on the drawn-digit set).
+"""Evaluate weights on the MNIST test split, the drawn-digit set (--sketches) or real pen handwriting (--pen).
 
     python -m mnist_sum.evaluate --data-dir ../shared/mnist            # table
     python -m mnist_sum.evaluate --data-dir ../shared/mnist --json     # one JSON object
     python -m mnist_sum.evaluate --data-dir ../shared/mnist --sketches # drawn digits, per pixel format
+    python -m mnist_sum.evaluate --pen ../shared/pendigits             # pen digits and letters, unseen sources
 
 consistency: over every test image and every number 0-9 (100,000 pairs), the share where the predicted
 sum equals the predicted digit + number.
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from .cli import HelpFormatter, exit_with
 from .data import DataNotFoundError, MNISTSum, one_hot, open_split
-from .weights import SHIPPED_WEIGHTS, WeightsError, load_model
+from .weights import SHIPPED_WEIGHTS, WeightsError, load_model, read_metadata
 
 
 @torch.inference_mode()
@@ -58,14 +59,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--sketches", action="store_true", help="evaluate on the drawn-digit set instead of MNIST")
-    p.add_argument("--limit", type=int, default=None, help="--sketches only: draw the first N test digits (default 500, each in 4 formats)")
+    p.add_argument("--pen", metavar="DIR", default=None,
+                   help="evaluate on real pen-written digits and letters in DIR (digits.npz, letters.npz) instead: "
+                        "the sources the weights did not train on")
+    p.add_argument("--sources", default=None,
+                   help="--pen only: comma-separated sources to evaluate (default: those held out in training)")
+    p.add_argument("--workers", type=int, default=2, help="--pen only: worker processes, one CPU thread each")
+    p.add_argument("--limit", type=int, default=None,
+                   help="--sketches: draw the first N test digits (default 500, each in 4 formats); "
+                        "--pen: at most N digits and N letters (a fixed random subsample; default all)")
     return p
+
+
+def unseen_sources(weights, available: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """The pen sources a weights file did not train on, from its metadata, and a note saying so."""
+    args = read_metadata(weights).get("train_args", {})
+    if args.get("mnist_only") or "pen_holdout" not in args:
+        return available, "trained on MNIST only: every source is unseen"
+    holdout = tuple(s for s in args["pen_holdout"].split(",") if s)
+    if not holdout:
+        return available, ("trained on all pen sources: these are NOT held-out figures (see the README's "
+                           "leave-sources-out runs)")
+    return holdout, f"trained without the sources {', '.join(holdout)}: held-out figures"
+
+
+def evaluate_pen_cli(args) -> dict:
+    """--pen: the weights on pen digits and letters from the chosen (by default unseen) sources."""
+    from .pen import evaluate_pen, load_pen
+    from .predict import Predictor
+
+    digits, letters = load_pen(args.pen, "digits"), load_pen(args.pen, "letters")
+    if args.sources:
+        sources, note = tuple(args.sources.split(",")), "sources chosen with --sources"
+    else:
+        sources, note = unseen_sources(args.weights, digits.sources)
+    report = evaluate_pen(Predictor(args.weights), digits.select(sources), letters.select(sources),
+                          limit=args.limit, progress=not args.json, workers=args.workers)
+    return {"weights": args.weights, "sources": list(sources), "note": note, **report}
 
 
 def main(argv=None) -> int:
     """Entry point of `python -m mnist_sum.evaluate`."""
     args = build_parser().parse_args(argv)
     try:
+        if args.pen:
+            from .pen import format_pen_report
+
+            report = evaluate_pen_cli(args)
+            print(json.dumps(report) if args.json else f"{report['weights']}: {report['note']}\n"
+                                                         + format_pen_report(report))
+            return 0
         test = open_split(args.data_dir, train=False)
         if args.sketches:
             from .sketches import evaluate_sketches, format_sketch_report
@@ -74,7 +117,7 @@ def main(argv=None) -> int:
             print(json.dumps(report) if args.json else format_sketch_report(report))
             return 0
         metrics = evaluate_model(load_model(args.weights), test, progress=not args.json)
-    except (WeightsError, DataNotFoundError) as e:
+    except (WeightsError, DataNotFoundError, FileNotFoundError, ValueError) as e:
         exit_with(e)
     if args.json:
         print(json.dumps(metrics))

@@ -208,6 +208,59 @@ def render_inputs28(items, rng: np.random.Generator, sides=TRAIN_SIDES) -> tuple
     return np.asarray(inputs, np.float32).reshape(-1, 28, 28), np.asarray(kept, int)
 
 
+# --- handwriting styles MNIST barely has ------------------------------------------------------------------
+
+STYLED_DIGITS = (0, 1, 5, 7)  # the digits `styled` knows a variant of
+
+
+def styled(strokes, digit: int, rng: np.random.Generator) -> list[np.ndarray] | None:
+    """The same pen digit in a style common outside the US that MNIST's writers rarely used: a slash through
+    a zero, a long flag (and sometimes a foot) on a one, a crossbar on a seven, a five's top bar drawn apart.
+    Returns new strokes (y down, the item's units), or None when the digit has no variant or does not suit."""
+    points = [np.asarray(st, np.float64).reshape(-1, 2) for st in strokes if len(st)]
+    if not points:
+        return None
+    everything = np.concatenate(points)
+    (left, top), (right, bottom) = everything.min(0), everything.max(0)
+    h = max(bottom - top, 1.0)
+    if digit == 0:  # a slash from below left to above right, a little beyond the oval
+        lean = rng.uniform(0.1, 0.35) * h
+        cx = (left + right) / 2
+        return points + [_line((cx - lean, bottom + 0.08 * h), (cx + lean, top - 0.08 * h))]
+    if digit == 1:  # the flag: from the top of the stem down to the left; a foot under half of them
+        tip = everything[everything[:, 1].argmin()]
+        flag = _line(tip + np.array([-rng.uniform(0.25, 0.45), rng.uniform(0.2, 0.4)]) * h, tip)
+        extra = [flag]
+        if rng.random() < 0.5:
+            foot = everything[everything[:, 1].argmax()]
+            half = rng.uniform(0.15, 0.3) * h
+            extra.append(_line(foot - (half, 0), foot + (half, 0)))
+        return extra + points
+    if digit == 7:  # a short bar across the stem, a little below the middle
+        y = top + rng.uniform(0.45, 0.6) * h
+        dense = np.concatenate([_densify(st, 0.02 * h) for st in points])  # pen points can be far apart
+        near = dense[np.abs(dense[:, 1] - y) < 0.08 * h]
+        if not len(near):
+            return None
+        x = near[:, 0].mean()
+        half = rng.uniform(0.15, 0.28) * h
+        tilt = rng.uniform(-0.05, 0.05) * h
+        return points + [_line((x - half, y + tilt), (x + half, y - tilt))]
+    if digit == 5 and len(points) > 1:  # the top bar, already a stroke of its own, lifted, shifted and tilted
+        bar = min(range(len(points)), key=lambda k: points[k][:, 1].mean())
+        angle = rng.uniform(-0.2, 0.2)
+        turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        centre = points[bar].mean(0)
+        moved = (points[bar] - centre) @ turn.T + centre + np.array([rng.uniform(0, 0.15), -rng.uniform(0.08, 0.2)]) * h
+        return [moved if k == bar else st for k, st in enumerate(points)]
+    return None
+
+
+def _line(a, b, n: int = 8) -> np.ndarray:
+    """A straight stroke from a to b as n points, (n, 2)."""
+    return np.asarray(a, np.float64) + (np.asarray(b, np.float64) - np.asarray(a, np.float64)) * np.linspace(0, 1, n)[:, None]
+
+
 # --- things that are not digits ---------------------------------------------------------------------------
 
 def nondigit_strokes(rng: np.random.Generator, kind: str | None = None) -> list[np.ndarray]:

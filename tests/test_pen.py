@@ -9,7 +9,7 @@ import pytest
 
 from mnist_sum.pen import (BRUSH_RANGE, HEIGHT_RANGE, MAX_WIDTH, NONDIGIT_KINDS, TRAIN_SIDES, PenSet,
                            evaluate_pen, format_pen_report, load_pen, nondigit_strokes, pen_folder, render,
-                           render_inputs28, render_random)
+                           render_inputs28, render_random, styled)
 from mnist_sum.preprocess import to_input28
 
 SEVEN = [np.array([[0, 0], [60, 0], [25, 100]])]  # a "7" in tablet units: 100 tall, 60 wide, y down
@@ -248,3 +248,41 @@ def test_evaluate_pen_with_the_shipped_predictor(pen_dir):
             assert 0 <= figures[key] <= 1
     assert d["all"]["digit_accuracy"] >= 0.8  # the shipped model reads ~98 % of these; a broken drawing would not
     json.dumps(r)
+
+
+# --- styles MNIST barely has ------------------------------------------------------------------------------
+
+ZERO = [np.array([[50, 0], [90, 30], [90, 80], [50, 110], [10, 80], [10, 30], [50, 0]])]  # an oval, y down
+ONE = [np.array([[50, 0], [50, 100]])]
+
+
+def test_styled_zero_gets_a_slash_through_the_oval():
+    rng = np.random.default_rng(0)
+    out = styled(ZERO, 0, rng)
+    assert len(out) == 2 and np.array_equal(out[0], ZERO[0])
+    slash = out[1]
+    assert slash[0, 1] > 110 and slash[-1, 1] < 0  # from below the oval to above it
+    assert slash[0, 0] < slash[-1, 0]  # leaning right, as people slash a zero
+
+
+def test_styled_one_gets_a_flag_from_the_top_to_the_left():
+    rng = np.random.default_rng(0)
+    out = styled(ONE, 1, rng)
+    flag = out[0]
+    assert np.array_equal(flag[-1], [50, 0])  # ends at the top of the stem
+    assert flag[0, 0] < 50 and 0 < flag[0, 1] < 50  # starts lower, on the left
+    assert any(np.array_equal(s, ONE[0]) for s in out)
+
+
+def test_styled_seven_gets_a_bar_across_its_stem():
+    out = styled(SEVEN, 7, np.random.default_rng(0))
+    bar = out[-1]
+    assert len(out) == 2 and abs(bar[0, 1] - bar[-1, 1]) < 15  # about level
+    stem_x = np.interp(bar[:, 1].mean(), [0, 100], [60, 25])  # where the stem is at the bar's height
+    assert bar[:, 0].min() < stem_x < bar[:, 0].max()
+
+
+def test_digits_without_a_style_and_single_stroke_fives_are_left_alone():
+    rng = np.random.default_rng(0)
+    assert styled(SEVEN, 3, rng) is None
+    assert styled([np.array([[0, 0], [10, 10]])], 5, rng) is None  # no separate bar to move

@@ -195,3 +195,22 @@ def test_any_input_gives_prediction_none_or_value_error(predictor, image, number
     assert result is None or isinstance(result, Prediction)
     if result is not None:
         assert 0 <= result.digit <= 9 and 0 <= result.sum <= 18
+
+
+# --- not a digit --------------------------------------------------------------------------------------------
+
+def test_is_digit_on_clear_cases(predictor):
+    """A drawn example digit is a digit; an "H" and a spiral, drawn the way the pad sends them, are not."""
+    from mnist_sum.pen import nondigit_strokes, render
+
+    assert predictor.threshold is not None, "the shipped weights carry a not-a-digit threshold"
+    for digit in range(10):
+        p = predictor.predict(example(digit), 3)
+        assert p.digit == digit and p.is_digit and p.digit_score >= predictor.threshold
+    rng = np.random.default_rng(0)
+    for kind in ("letter_h", "spiral"):
+        for _ in range(3):
+            canvas = render(nondigit_strokes(rng, kind), 400, rng)
+            p = predictor.predict(canvas, 3)
+            assert p is not None and not p.is_digit, (kind, p.digit, p.digit_score, predictor.threshold)
+            assert 0 <= p.digit <= 9 and p.sum == p.sum_probs.index(max(p.sum_probs))  # best guesses stay
