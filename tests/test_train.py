@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mnist_sum import evaluate, load_model
+from mnist_sum.data import PEN_DIR
 from mnist_sum.train import build_parser, cpu_has_fast_bf16, main, pick_precision
 from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
 
@@ -99,3 +100,37 @@ def test_evaluate_prints_the_json_figures_and_the_sketch_table(tiny_mnist, tmp_p
     table = capsys.readouterr().out.splitlines()
     assert [row.split()[0] for row in table] == ["format", "dark_on_light", "light_on_dark", "alpha", "colour", "all"]
     assert table[-1].split()[1] == "8"  # 2 digits x 4 formats
+
+
+def test_evaluate_pen_reports_unseen_sources_with_the_naive_baseline(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "w.safetensors"
+    main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1", "--no-eval",
+          "--mnist-only", "--out", str(out)])
+    capsys.readouterr()
+    evaluate.main(["--weights", str(out), "--pen", str(PEN_DIR), "--limit", "12", "--workers", "1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["sources"] == ["apa", "apb", "app", "ced", "syn", "val"]  # MNIST-only: every source is unseen
+    digits = report["digits"]["all"]
+    assert digits["n"] == 12 and report["letters"]["n"] == 12
+    assert sum(s["n"] for s in report["digits"]["sources"].values()) == 12
+    for key in ("digit_accuracy", "sum_accuracy", "naive_digit_accuracy", "flagged"):
+        assert 0 <= digits[key] <= 1
+    assert digits["flagged"] == 0  # weights without a threshold call every drawing a digit
+    evaluate.main(["--weights", str(out), "--pen", str(PEN_DIR), "--sources", "val", "--limit", "3",
+                   "--workers", "1"])
+    table = capsys.readouterr().out
+    assert "sources chosen with --sources" in table and "\nval " in table and "\napa " not in table
+
+
+def test_held_out_sources_come_from_the_weights(tmp_path):
+    from mnist_sum.model import MNISTSumNet
+    from mnist_sum.weights import save_weights
+
+    sources = ("apa", "apb", "app", "ced", "syn", "val")
+    cases = {"apa,val": ("apa", "val"), "": sources}
+    for holdout, expected in cases.items():
+        path = save_weights(MNISTSumNet(), tmp_path / f"{holdout or 'all'}.safetensors",
+                            train_args={"mnist_only": False, "pen_holdout": holdout})
+        chosen, note = evaluate.unseen_sources(path, sources)
+        assert chosen == expected
+        assert ("NOT held-out" in note) == (holdout == "")
