@@ -6,20 +6,28 @@ network predicts the digit and digit + number, live.
     MNIST_SUM_WEIGHTS=path/to/other.safetensors python app.py
 
 `import app` builds `demo` and loads the model but starts no server, so tests can launch it themselves.
+Everything the pad does (drawing, its bin, Clear, keeping the brush selected) happens in the browser: nothing
+the server sends can reset the pad while someone draws. Two API endpoints: /predict (the pad's value and
+the number, what the page calls) and /predict_image (an image file and the number, plain JSON back).
 """
 
 import hashlib
 import io
+import logging
 import os
 import re
-import tempfile
+import threading
+from dataclasses import fields
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import PIL.Image
+from gradio.data_classes import FileData
+from gradio.components.image_editor import EditorData
+from gradio.utils import get_upload_folder, is_in_or_equal
 
-from mnist_sum.predict import Predictor, check_number as check_number_0_9
+from mnist_sum.predict import Prediction, Predictor, check_number as check_number_0_9
 from mnist_sum.preprocess import MAX_PIXELS
 from mnist_sum.weights import SHIPPED_WEIGHTS, WeightsError, read_metadata, write_atomically
 
@@ -31,29 +39,48 @@ PIL.Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 ROOT = Path(__file__).parent
 EXAMPLES_DIR = ROOT / "demo" / "examples"
 WEIGHTS = Path(os.environ.get("MNIST_SUM_WEIGHTS") or SHIPPED_WEIGHTS)
+LOG = logging.getLogger("mnist_sum.app")  # refusals: one warning line each (stderr, even unconfigured)
 
 CANVAS = 400  # canvas side in pixels; the predictor rescales any size to 28x28
 BRUSH_RADIUS = 12  # a marker-like line; the predictor sets any stroke to MNIST's width anyway
 SEEN_SCALE = 8  # the 28x28 input is shown at 224x224, nearest neighbour, so its pixels stay visible
-SEEN_DIR = Path(tempfile.mkdtemp(prefix="mnist-sum-seen-"))  # the PNGs of what the network saw (~1 kB each)
+# The PNGs of what the network saw (~1 kB each) live in Gradio's cache, which delete_cache prunes.
+SEEN_DIR = Path(get_upload_folder()) / "mnist-sum-seen"
+# Cached files (uploads, strokes' images, the PNGs above) are deleted CACHE_AGE seconds after they were last
+# handed out, checked every tenth of that: disk use stays at about (requests/s) x 1.1 CACHE_AGE x ~10 kB.
+CACHE_AGE = int(os.environ.get("MNIST_SUM_CACHE_AGE") or 600)
+MAX_PENDING_SKETCHES = 256  # strokes' images held for a prediction; older ones were skipped (see PendingStrokes)
 MAX_FILE_SIZE = "2mb"  # uploads through the API; a drawing is a few kB
 QUEUE_SIZE = 64  # pending requests beyond this are refused instead of piling up
 CONCURRENCY = 2  # inference is a few milliseconds on a CPU; two workers keep a small Space responsive
 DRAW_PROMPT = "Draw a digit"
+NOT_A_DIGIT = "not a digit"  # the labels' headline when the drawing does not look like a digit
 BLANK = (None, None, DRAW_PROMPT, None)  # digit label, sum label, equation, seen image
 
 
-def blank_canvas() -> dict:
-    """The pad's empty value: a white background and one transparent layer to draw on."""
-    # Why not None: with an empty value Gradio 6's editor falls back to its "image" tool, shows "select the
-    # draw tool to start" and ignores strokes until the Brush button is clicked. Loading a background makes
-    # it select the brush; loading a layer as well makes it emit (and skip) its first internal change event,
-    # so that the user's first stroke already triggers a prediction.
-    return {
-        "background": PIL.Image.new("RGB", (CANVAS, CANVAS), "white"),
-        "layers": [PIL.Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 0))],
-        "composite": None,
-    }
+def refuse(message: str) -> gr.Error:
+    """The error for a refused request: the message goes to the caller, one line to the log, no traceback."""
+    LOG.warning("mnist-sum: refused a request: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
+def image_problem(error: Exception) -> str:
+    """What is wrong with an image that could not be read, in words for the caller."""
+    if isinstance(error, PIL.Image.DecompressionBombError) or "too large" in str(error):
+        return f"The image is too large: at most {MAX_PIXELS:,} pixels ({MAX_PIXELS / 1e6:.1f} megapixels)."
+    if isinstance(error, PIL.UnidentifiedImageError):
+        return "The file is not an image that can be read: send a PNG, JPEG, WebP, BMP or GIF file."
+    if isinstance(error, (OSError, SyntaxError)):  # Pillow's words for a file cut short or damaged
+        return "The image file is truncated or corrupt: it cannot be decoded."
+    return f"The image cannot be read: {error}"
+
+
+def check_number(number) -> int:
+    """number as an int 0-9, or a refusal saying what is wrong (None, text, 2.5, 10 ...)."""
+    try:
+        return check_number_0_9(number)
+    except ValueError:
+        raise refuse(f"The number must be a whole number from 0 to 9, got {number!r}.") from None
 
 
 def load_predictor(path: Path = WEIGHTS) -> Predictor:
@@ -68,15 +95,58 @@ def load_predictor(path: Path = WEIGHTS) -> Predictor:
         raise SystemExit(f"mnist-sum app: cannot load the weights: {e}") from None
 
 
+# Read at call time by run_predictor, so tests can swap in a slow or scripted predictor (monkeypatch).
 PREDICTOR = load_predictor()
 
 
-def check_number(number) -> int:
-    """number as an int 0-9, or a gr.Error saying what is wrong (the Slider lets 2.5 through the API)."""
+def run_predictor(image, number: int) -> Prediction | None:
+    """PREDICTOR on an image (array, PIL image or pad dict); a refusal when the image cannot be used."""
     try:
-        return check_number_0_9(number)
-    except ValueError:
-        raise gr.Error(f"The number must be a whole number from 0 to 9, got {number!r}.") from None
+        return PREDICTOR.predict(image, number)
+    except ValueError as e:  # e.g. too many pixels: the predictor says what is wrong
+        raise refuse(image_problem(e)) from None
+
+
+class PendingStrokes(dict):
+    """The pad's store of strokes' images awaiting their prediction (Gradio's ImageEditor.blob_storage), bounded.
+
+    The browser sends each stroke's three images (background, layer, composite) as three concurrent requests
+    ahead of the prediction request, which reads and removes them. Two fixes over a plain dict: with
+    trigger_mode="always_last" the requests of strokes drawn while another one runs are skipped, and their
+    images would stay in memory for good, so only the newest `limit` strokes are kept; and the three images
+    of one stroke, stored by three threads at once, all land in one entry (Gradio reads, then writes back).
+    """
+
+    def __init__(self, limit: int = MAX_PENDING_SKETCHES):
+        super().__init__()
+        self.limit = limit
+        self.lock = threading.RLock()
+
+    def get(self, key, default=None):
+        """The entry for key; given a default, a new key gets that default stored at once (one entry per stroke)."""
+        with self.lock:
+            return super().get(key) if default is None else self.setdefault(key, default)
+
+    def __setitem__(self, key, value):
+        with self.lock:
+            super().__setitem__(key, value)
+            while len(self) > self.limit:
+                super().pop(next(iter(self)))  # the oldest: dicts keep insertion order
+
+    def pop(self, *args):
+        """dict.pop, under the lock (eviction iterates over the keys)."""
+        with self.lock:
+            return super().pop(*args)
+
+
+def read_pad(pad: gr.Sketchpad, payload: dict | None) -> dict | None:
+    """The pad's raw value preprocessed as Gradio would (numpy images), an unreadable image refused in words."""
+    if payload is None:
+        return None
+    try:
+        return pad.preprocess(EditorData.model_validate(payload))
+    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
+        raise refuse(image_problem(e)) from None
 
 
 def top_probs(probs: list[float]) -> dict[str, float]:
@@ -84,35 +154,86 @@ def top_probs(probs: list[float]) -> dict[str, float]:
     return {str(i): float(p) for i, p in enumerate(probs)}
 
 
+def equation_text(result: Prediction, number: int) -> str:
+    """The equation line: '7 + 3 = 10', or the not-a-digit notice with the best guess in small print."""
+    guess = f"{result.digit} + {number} = {result.sum}"
+    if result.is_digit:
+        return guess
+    return f"Doesn't look like a digit <span class='guess'>(best guess: {guess})</span>"
+
+
 def predict(sketch: dict | None, number: float) -> tuple:
     """Sketch + number -> digit label, sum label, equation text and the 28x28 input the network saw."""
     number = check_number(number)  # first, so that a bad number is an error even on an empty pad
-    try:
-        # The predictor reads the composite, else the layers over the background (as an example loads),
-        # and returns None for an empty or all-white pad.
-        result = PREDICTOR.predict(sketch, number)
-    except ValueError as e:  # a bad image (e.g. too many pixels): show the predictor's message
-        raise gr.Error(str(e)) from None
+    # The predictor reads the composite, else the layers over the background (as an example loads),
+    # and returns None for an empty or all-white pad.
+    result = run_predictor(sketch, number)
     if result is None:
         return BLANK
     seen = seen_png(np.kron(result.input28, np.ones((SEEN_SCALE, SEEN_SCALE), dtype=np.uint8)))
-    return (top_probs(result.digit_probs), top_probs(result.sum_probs),
-            f"{result.digit} + {number} = {result.sum}", seen)
+    if not result.is_digit:  # no confident wrong digit: the labels say so, the equation line shows the guess
+        return NOT_A_DIGIT, NOT_A_DIGIT, equation_text(result, number), seen
+    return top_probs(result.digit_probs), top_probs(result.sum_probs), equation_text(result, number), seen
+
+
+def uploaded_path(image) -> str:
+    """The server-side path of a file argument uploaded through the API; a refusal for anything else."""
+    path = image.get("path") if isinstance(image, dict) else None
+    # Only files in Gradio's upload folder: a bare {"path": ...} must not read arbitrary server files.
+    if not isinstance(path, str) or not is_in_or_equal(path, get_upload_folder()) or not os.path.isfile(path):
+        raise refuse("The image must be an image file, sent as handle_file('digit.png') "
+                     f"(gradio_client), got {type(image).__name__}.")
+    return path
+
+
+def read_image(path: str) -> PIL.Image.Image:
+    """An image file decoded (its size checked from the header first); a refusal saying what is wrong."""
+    try:
+        with PIL.Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ValueError("too large")
+            image.load()
+            return image
+    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
+        raise refuse(image_problem(e)) from None
+
+
+def prediction_json(result: Prediction | None) -> dict:
+    """Every field of a Prediction as plain JSON (arrays as nested lists); all None for a blank image."""
+    def plain(value):
+        """numpy arrays and scalars as Python lists and numbers."""
+        return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+
+    return {f.name: None if result is None else plain(getattr(result, f.name)) for f in fields(Prediction)}
+
+
+def predict_image(image: FileData, number: int) -> dict:
+    """An image file (any format Pillow reads) and a number 0-9 -> the prediction as a dict.
+
+    Keys: digit and sum (ints, None for a blank image), digit_probs (10) and sum_probs (19), is_digit
+    (False: it does not look like a digit, digit and sum are best guesses), input28 (the 28x28 the network
+    saw, 0-255) and any other field of mnist_sum.Prediction.
+    """
+    number = check_number(number)
+    return prediction_json(run_predictor(read_image(uploaded_path(image)), number))
 
 
 def seen_png(pixels: np.ndarray, folder: Path = SEEN_DIR) -> str:
-    """The network's input as a PNG file named by its content, written atomically; returns its path.
+    """The network's input as a PNG file in Gradio's cache, named by its content, written atomically.
 
     Why a file: Gradio caches an image returned as an array under a name derived from its content and
     rewrites that file in place, so two requests with the same picture at the same moment can send a
-    half-written file (seen under load: 12 of 640 requests failed). Files returned as paths are copied into
-    the cache atomically, and a same-content file is never rewritten.
+    half-written file (seen under load: 12 of 640 requests failed). A file already in Gradio's cache is
+    served as it is and deleted by delete_cache once CACHE_AGE old, so these files stay bounded too.
     """
     buffer = io.BytesIO()
     PIL.Image.fromarray(pixels).save(buffer, format="PNG")
     data = buffer.getvalue()
     path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
-    if not path.exists():
+    try:
+        os.utime(path)  # handed out again: delete_cache ages files by their change time
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
         write_atomically(path, data, durable=False)  # a preview: atomic matters, surviving a power cut not
     return str(path)
 
@@ -148,27 +269,58 @@ def find_examples(folder: Path = EXAMPLES_DIR) -> list[list]:
 
 CSS = """
 #equation, #equation .prose, #equation p { font-size: 2rem; font-weight: 600; text-align: center; }
+#equation .guess { font-size: 1rem; font-weight: 400; opacity: 0.75; white-space: nowrap; }
 #seen img { image-rendering: pixelated; }
+/* Phones: the page's side margins shrink from 32 px to 4 px (Gradio scopes rules in @media to the app's inner
+   element, so this width-dependent one stays outside), the pad takes the screen's width, and its box is only
+   as tall as the square canvas needs, so the equation right below it is on screen while drawing. */
+.gradio-container .main.app { padding-left: clamp(4px, (100vw - 600px) / 10, 32px) !important;
+                              padding-right: clamp(4px, (100vw - 600px) / 10, 32px) !important; }
+@media (max-width: 640px) {
+  #title h2 { font-size: 1.1rem; margin: 0; }
+  #sketch { height: calc(100vw + 60px) !important; }
+  #equation, #equation .prose, #equation p { font-size: 1.6rem; }
+}
 """
 
-
-def clear_all() -> tuple:
-    """A fresh white pad and the draw-a-digit state."""
-    return (blank_canvas(), *BLANK)
+# Runs in the browser when the page loads: the pad drops to its "image" tool (no tool highlighted, strokes
+# ignored) when it starts empty and after its bin is clicked; select the Brush again whenever that happens,
+# at once and without the server. The user's own choice of Erase or Pan is left alone.
+KEEP_BRUSH_JS = """
+() => {
+  const pad = document.getElementById("sketch");
+  if (!pad || pad.dataset.keepsBrush) return;
+  pad.dataset.keepsBrush = "yes";
+  const keep = () => {
+    const tools = [...pad.querySelectorAll("button[aria-label=Brush], button[aria-label=Erase], button[aria-label=Pan]")];
+    const brush = tools.find((b) => b.getAttribute("aria-label") === "Brush");
+    if (brush && !tools.some((b) => b.classList.contains("highlight"))) brush.click();
+  };
+  new MutationObserver(keep).observe(pad, {subtree: true, childList: true, attributes: true, attributeFilter: ["class"]});
+  keep();
+}
+"""
+# Clear is the pad's own bin, clicked in the browser (its clear listener resets the outputs).
+CLEAR_JS = "() => { document.querySelector(\"#sketch button[aria-label='Clear canvas']\")?.click(); }"
+# The outputs' empty state, set in the browser: digit label, sum label (an empty label is {}, as gr.Label
+# sends None), equation, seen image.
+RESET_OUTPUTS_JS = f"() => [{{}}, {{}}, {DRAW_PROMPT!r}, null]"
 
 
 def build_demo() -> gr.Blocks:
     """The whole UI: sketch pad and number in, digit, sum, equation and the network's view out."""
-    with gr.Blocks(title="mnist-sum: draw a digit, add a number") as demo:
-        gr.Markdown("## mnist-sum: draw a digit, pick a number, and one network predicts the digit and the sum")
+    with gr.Blocks(title="mnist-sum: draw a digit, add a number", delete_cache=(max(1, CACHE_AGE // 10), CACHE_AGE)
+                   ) as demo:
+        gr.Markdown("## mnist-sum: draw a digit, pick a number, one network reads the digit and the sum",
+                    elem_id="title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=320):
-                sketch = gr.Sketchpad(
-                    value=blank_canvas(),
+                pad = gr.Sketchpad(
+                    value=None,  # nothing served to load (or reload after a clear) while someone draws
                     label="Draw a digit 0-9 here (large, centred)",
                     elem_id="sketch",
                     type="numpy",
-                    image_mode="RGB",  # transparent canvas flattened onto white: black ink on white
+                    image_mode="RGBA",  # ink in the alpha of a transparent canvas: the predictor reads it
                     canvas_size=(CANVAS, CANVAS),
                     fixed_canvas=True,  # examples of any size are fitted into the same canvas
                     brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
@@ -179,12 +331,13 @@ def build_demo() -> gr.Blocks:
                     buttons=["download"],
                     height=CANVAS + 110,  # room for the toolbar above and below the canvas
                 )
-                clear = gr.Button("Clear", elem_id="clear", variant="secondary")
+                with gr.Row(equal_height=True):
+                    equation = gr.Markdown(DRAW_PROMPT, elem_id="equation")
+                    clear = gr.Button("Clear", elem_id="clear", variant="secondary", scale=0, min_width=90)
             with gr.Column(scale=4, min_width=300):
                 with gr.Row(equal_height=True):
                     number = gr.Slider(0, 9, value=3, step=1, label="Number to add", elem_id="number", scale=4)
                     random_number = gr.Button("Random", elem_id="random", scale=1, min_width=90)
-                equation = gr.Markdown(DRAW_PROMPT, elem_id="equation")
                 with gr.Row():
                     digit = gr.Label(label="Digit", num_top_classes=3, elem_id="digit")
                     total = gr.Label(label="Digit + number", num_top_classes=3, elem_id="sum")
@@ -192,21 +345,31 @@ def build_demo() -> gr.Blocks:
                                 height=260, buttons=[], type="filepath")
         examples = find_examples()
         if examples:
-            gr.Examples(examples, inputs=[sketch, number], label="Examples: click one to load it", elem_id="examples",
+            gr.Examples(examples, inputs=[pad, number], label="Examples: click one to load it", elem_id="examples",
                         examples_per_page=10, api_visibility="private")
         gr.Markdown(about_model())
 
         outputs = [digit, total, equation, seen]
-        # One listener for both inputs, so the API has exactly one endpoint, /predict; always_last drops
-        # the intermediate requests of a fast series of strokes and answers the latest one.
-        gr.on([sketch.change, number.change], predict, inputs=[sketch, number], outputs=outputs,
-              api_name="predict", trigger_mode="always_last", show_progress="hidden")
-        # A pure-JavaScript listener (fn=None) runs in the browser and is never an API endpoint.
+        # One listener for both inputs, so the page has exactly one endpoint, /predict; always_last drops
+        # the intermediate requests of a fast series of strokes and answers the latest one. The sketch is
+        # never an output: nothing from the server touches the pad.
+        pad.blob_storage = PendingStrokes()
+
+        def predict_pad(sketch: dict | None, number: float) -> tuple:
+            """The pad's value (as sent) + number -> digit label, sum label, equation and the network's view."""
+            # preprocess=False below hands over the values as sent, so that a bad number or image is
+            # refused in this app's words: the Slider's check words -1 and 10 its own way and fails on None.
+            return predict(read_pad(pad, sketch), number)
+
+        gr.on([pad.change, number.change], predict_pad, inputs=[pad, number], outputs=outputs,
+              api_name="predict", trigger_mode="always_last", show_progress="hidden", concurrency_id="model",
+              preprocess=False)
+        gr.api(predict_image, api_name="predict_image", concurrency_id="model")
+        # Pure-JavaScript listeners (fn=None) run in the browser and are never API endpoints.
         random_number.click(None, outputs=number, js="() => Math.floor(Math.random() * 10)")
-        # Our Clear button and the pad's own trash button both put back the white pad, so the brush stays
-        # selected; "private" keeps these listeners out of the API.
-        gr.on([clear.click, sketch.clear], clear_all, outputs=[sketch, *outputs], api_visibility="private",
-              show_progress="hidden")
+        demo.load(None, js=KEEP_BRUSH_JS)
+        clear.click(None, js=CLEAR_JS)
+        pad.clear(None, outputs=outputs, js=RESET_OUTPUTS_JS)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
 

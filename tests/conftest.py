@@ -26,6 +26,36 @@ def server_url():
     app.demo.close()
 
 
+class NotADigitPredictor:
+    """A stand-in for app.PREDICTOR that reads every drawing as 'not a digit', best guess 4 (55 %)."""
+
+    def predict(self, image, number):
+        """A Prediction with is_digit=False, whatever is drawn; None for a blank drawing, as the real one."""
+        import numpy as np
+
+        from mnist_sum.preprocess import to_input28
+        from mnist_sum.predict import Prediction, check_number
+
+        number = check_number(number)
+        ink = to_input28(image)
+        if ink is None:
+            return None
+        digit_probs = [0.05] * 10
+        digit_probs[4] = 0.55
+        sum_probs = [0.0] * 19
+        sum_probs[4 + number] = 1.0
+        return Prediction(digit=4, sum=4 + number, digit_probs=digit_probs, sum_probs=sum_probs,
+                          input28=(ink * 255).round().astype(np.uint8), is_digit=False)
+
+
+@pytest.fixture
+def not_a_digit_predictor(monkeypatch):
+    """The app (and the in-process server) reads every drawing as 'not a digit' during the test."""
+    import app
+
+    monkeypatch.setattr(app, "PREDICTOR", NotADigitPredictor())
+
+
 def mnist_root():
     """Folder holding a full MNIST copy (MNIST/raw/): $MNIST_SUM_DATA, else ../shared/mnist; None if absent."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

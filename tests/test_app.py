@@ -5,9 +5,13 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import httpx
@@ -19,12 +23,14 @@ from gradio_client.exceptions import AppError
 from PIL import ImageDraw
 
 import app
+from mnist_sum.predict import Prediction
 from mnist_sum.weights import read_metadata
 
 ROOT = Path(app.__file__).parent
 EXAMPLES = app.find_examples()
 SERVING_AT_IMPORT = app.demo.is_running  # read at collection, before any fixture launches the server
 EQUATION = re.compile(r"^(\d) \+ (\d) = (\d{1,2})$")
+PREDICTION_FIELDS = [f.name for f in fields(Prediction)]
 
 
 def drawn_seven(size: int = 400) -> np.ndarray:
@@ -94,6 +100,53 @@ def test_predict_outputs():
     assert seen_pixels.shape == (28 * app.SEEN_SCALE, 28 * app.SEEN_SCALE) and seen_pixels.dtype == np.uint8
 
 
+def test_seen_images_live_in_gradios_cache_and_are_reused():
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    pixels = np.kron(np.arange(784, dtype=np.uint8).reshape(28, 28), np.ones((8, 8), np.uint8))
+    path = app.seen_png(pixels)
+    # in Gradio's cache, so that delete_cache removes it once CACHE_AGE old
+    assert is_in_or_equal(path, get_upload_folder())
+    assert app.demo.delete_cache == (app.CACHE_AGE // 10, app.CACHE_AGE)
+    assert (np.asarray(PIL.Image.open(path)) == pixels).all()
+    os.utime(path, (time.time() - 3600, time.time() - 3600))
+    assert app.seen_png(pixels.copy()) == path  # the same picture: the same file, not a new one ...
+    assert time.time() - os.stat(path).st_mtime < 60  # ... handed out again, so aged from now
+
+
+def stroke_image(stroke_id: str, kind: str, data: bytes, index=None) -> SimpleNamespace:
+    """One image of a stroke as the browser sends it to the pad's accept_blobs."""
+    return SimpleNamespace(data={"id": stroke_id, "type": kind, "index": index}, files=[(f"{kind}.png", data)])
+
+
+def test_pending_strokes_keep_only_the_newest():
+    pad = gr.Sketchpad()
+    pad.blob_storage = app.PendingStrokes(limit=5)
+    for i in range(8):
+        pad.accept_blobs(stroke_image(f"stroke{i}", "composite", bytes([i])))
+    assert list(pad.blob_storage) == [f"stroke{i}" for i in range(3, 8)]
+    assert pad.blob_storage.pop("stroke7").composite == bytes([7])
+
+
+def test_pending_strokes_keep_all_images_of_a_stroke_sent_at_once():
+    pad = gr.Sketchpad()
+    pad.blob_storage = app.PendingStrokes(limit=1000)
+    start = threading.Barrier(3)
+
+    def send(stroke: int, kind: str):
+        """One of a stroke's three images, from its own thread, as the three requests arrive together (the
+        layer index is a form field: a string)."""
+        if stroke == 0:
+            start.wait()
+        pad.accept_blobs(stroke_image(f"s{stroke}", kind, kind.encode(), "0" if kind == "layer" else None))
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda job: send(*job), [(i, k) for i in range(300) for k in ("background", "layer", "composite")]))
+    for i in range(300):
+        images = pad.blob_storage[f"s{i}"]
+        assert (images.background, images.layers, images.composite) == (b"background", [b"layer"], b"composite")
+
+
 def test_about_model_quotes_the_measured_accuracy():
     final = read_metadata(app.WEIGHTS)["metrics"]["final"]
     text = app.about_model()
@@ -111,12 +164,27 @@ def test_find_examples(tmp_path):
 
 # --- the running server, through gradio_client ----------------------------------------------------
 
-def test_api_has_one_endpoint(client):
+def test_api_has_two_endpoints(client):
     info = client.view_api(return_format="dict", print_info=False)
-    assert set(info["named_endpoints"]) == {"/predict"}
+    assert set(info["named_endpoints"]) == {"/predict", "/predict_image"}
     assert info["unnamed_endpoints"] == {}
-    params = info["named_endpoints"]["/predict"]["parameters"]
-    assert [p["parameter_name"] for p in params] == ["sketch", "number"]
+    for name in ("/predict", "/predict_image"):
+        params = info["named_endpoints"][name]["parameters"]
+        assert [p["parameter_name"] for p in params] == [("sketch" if name == "/predict" else "image"), "number"]
+    assert info["named_endpoints"]["/predict_image"]["parameters"][0]["python_type"]["type"] == "filepath"
+
+
+def test_nothing_from_the_server_touches_the_pad():
+    # the pad starts empty (nothing served to load or reload) and no server function writes to it
+    pad = next(b for b in app.demo.blocks.values() if getattr(b, "elem_id", None) == "sketch")
+    assert pad.value is None
+    for dep in app.demo.fns.values():
+        if pad in dep.outputs:  # only a click on an example, the user's own choice, loads a drawing
+            assert [type(app.demo.blocks[target]) for target, _ in dep.targets] == [gr.Dataset], dep.name
+    # Clear, the bin and the brush keeper run in the browser only, out of the API
+    js_only = [dep for dep in app.demo.fns.values() if dep.fn is None]
+    assert len(js_only) == 4 and all(dep.js for dep in js_only)
+    assert all(dep.api_visibility == "private" for dep in js_only)
 
 
 @pytest.mark.parametrize("example", EXAMPLES or [pytest.param(None, marks=pytest.mark.skip(
@@ -131,13 +199,59 @@ def test_api_reads_each_example(client, example):
     assert PIL.Image.open(seen).size == (28 * app.SEEN_SCALE, 28 * app.SEEN_SCALE)
 
 
-@pytest.mark.parametrize("number, message", [(-1, "less than minimum"), (10, "greater than maximum"),
-                                             (2.5, "whole number from 0 to 9")])
-def test_api_rejects_bad_numbers(client, tmp_path, number, message):
-    png = tmp_path / "seven.png"
-    PIL.Image.fromarray(drawn_seven()).save(png)
-    with pytest.raises(AppError, match=message):
-        client.predict(sketch(png), number, api_name="/predict")
+BAD_NUMBERS = [None, "3", -1, 10, 2.5, True]
+NUMBER_MESSAGE = "The number must be a whole number from 0 to 9, got {!r}."
+
+
+@pytest.fixture(scope="module")
+def seven_png(tmp_path_factory) -> Path:
+    """A PNG file of a drawn 7."""
+    path = tmp_path_factory.mktemp("good") / "seven.png"
+    PIL.Image.fromarray(drawn_seven()).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad_images(tmp_path_factory, seven_png) -> dict[str, Path]:
+    """Files that are not usable images, each with the words the app must refuse it in."""
+    folder = tmp_path_factory.mktemp("bad")
+    bomb = folder / "bomb.png"
+    PIL.Image.new("1", (12_000, 12_000), 1).save(bomb)  # 144 megapixels in a few hundred kB of PNG
+    assert bomb.stat().st_size < 1_000_000
+    truncated = folder / "truncated.png"
+    truncated.write_bytes(seven_png.read_bytes()[: seven_png.stat().st_size // 2])
+    text = folder / "notes.png"
+    text.write_text("not an image at all")
+    return {"The image is too large": bomb, "The image file is truncated or corrupt": truncated,
+            "The file is not an image": text}
+
+
+def call(client, endpoint: str, png, number):
+    """One API call with an image file: /predict_image takes the file, /predict a sketch holding it."""
+    image = handle_file(str(png))
+    return client.predict(image if endpoint == "/predict_image" else sketch(png), number, api_name=endpoint)
+
+
+@pytest.mark.parametrize("endpoint", ["/predict", "/predict_image"])
+@pytest.mark.parametrize("number", BAD_NUMBERS, ids=repr)
+def test_api_refuses_bad_numbers_in_words(client, seven_png, endpoint, number):
+    with pytest.raises(AppError) as refused:
+        call(client, endpoint, seven_png, number)
+    assert str(refused.value) == NUMBER_MESSAGE.format(number)  # the app's words, not the slider's
+
+
+@pytest.mark.parametrize("endpoint", ["/predict", "/predict_image"])
+@pytest.mark.parametrize("problem", ["The image is too large", "The image file is truncated or corrupt",
+                                     "The file is not an image"])
+def test_api_refuses_bad_images_in_words(client, bad_images, endpoint, problem):
+    with pytest.raises(AppError, match=f"^{problem}"):
+        call(client, endpoint, bad_images[problem], 3)
+
+
+@pytest.mark.parametrize("image", [None, "/etc/hostname", {"path": "/etc/hostname"}], ids=repr)
+def test_predict_image_refuses_what_is_not_an_uploaded_file(client, image):
+    with pytest.raises(AppError, match="^The image must be an image file, sent as handle_file"):
+        client.predict(image, 3, api_name="/predict_image")
 
 
 def test_api_reads_a_sketch_given_as_background(client, tmp_path):
@@ -153,17 +267,46 @@ def test_api_blank_sketch_asks_for_a_digit(client, tmp_path):
     png = tmp_path / "white.png"
     PIL.Image.new("RGB", (400, 400), "white").save(png)
     for value in (sketch(png), {"background": None, "layers": [], "composite": None}):
-        digit_label, sum_label, equation, seen = client.predict(value, 3, api_name="/predict")
-        assert top(digit_label) is None and top(sum_label) is None
-        assert equation == "Draw a digit" and seen is None
+        # exactly what the README says a client receives: empty labels are {}
+        assert client.predict(value, 3, api_name="/predict") == ({}, {}, "Draw a digit", None)
+    blank = client.predict(handle_file(str(png)), 3, api_name="/predict_image")
+    assert blank == {name: None for name in PREDICTION_FIELDS}
 
 
-def test_api_refuses_a_decompression_bomb(client, tmp_path):
-    png = tmp_path / "bomb.png"
-    PIL.Image.new("1", (12_000, 12_000), 1).save(png)  # 144 megapixels, a few hundred kB of PNG
-    assert png.stat().st_size < 1_000_000
-    with pytest.raises(AppError):
-        client.predict(sketch(png), 3, api_name="/predict")
+@pytest.mark.parametrize("example", EXAMPLES or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no demo/examples/digit_N.png yet"))], ids=lambda e: Path(e[0]).stem if e else "none")
+def test_predict_image_reads_each_example_as_plain_json(client, example):
+    png, number = example
+    digit = int(re.fullmatch(r"digit_(\d)", Path(png).stem).group(1))
+    result = client.predict(handle_file(png), number, api_name="/predict_image")
+    assert set(result) == set(PREDICTION_FIELDS)  # every field of Prediction, nothing else
+    assert (result["digit"], result["sum"], result["is_digit"]) == (digit, digit + number, True)
+    assert len(result["digit_probs"]) == 10 and sum(result["digit_probs"]) == pytest.approx(1, abs=1e-4)
+    assert len(result["sum_probs"]) == 19 and max(result["sum_probs"]) == result["sum_probs"][digit + number]
+    seen = np.array(result["input28"])
+    assert seen.shape == (28, 28) and seen.min() >= 0 and seen.max() <= 255
+    # the API answers what the library answers for the same file
+    direct = app.prediction_json(app.PREDICTOR.predict(png, number))
+    assert result["input28"] == direct["input28"]
+    assert result["digit_probs"] == pytest.approx(direct["digit_probs"], abs=1e-6)
+
+
+def test_not_a_digit_shows_no_confident_digit(not_a_digit_predictor):
+    image = drawn_seven()
+    digit, total, equation, seen = app.predict({"background": None, "layers": [], "composite": image}, 3)
+    assert digit == total == app.NOT_A_DIGIT  # no digit shown as the answer, not even with its probability
+    assert equation.startswith("Doesn't look like a digit")
+    assert "(best guess: 4 + 3 = 7)" in equation and "class='guess'" in equation  # small print, beside it
+    assert PIL.Image.open(seen).size == (28 * app.SEEN_SCALE, 28 * app.SEEN_SCALE)
+
+
+def test_api_carries_the_not_a_digit_flag(client, not_a_digit_predictor, seven_png):
+    png = seven_png
+    digit_label, sum_label, equation, _ = client.predict(sketch(png), 3, api_name="/predict")
+    assert digit_label["label"] == sum_label["label"] == app.NOT_A_DIGIT and not digit_label.get("confidences")
+    assert equation.startswith("Doesn't look like a digit")
+    result = client.predict(handle_file(str(png)), 3, api_name="/predict_image")
+    assert (result["is_digit"], result["digit"], result["sum"]) == (False, 4, 7)
 
 
 def test_server_refuses_a_large_upload(server_url, tmp_path):
@@ -197,12 +340,13 @@ def test_broken_weights_stop_the_app(tmp_path, content):
     assert len(lines) == 1 and str(path) in lines[0]
 
 
-def test_server_name_and_port_come_from_the_environment():
+def test_server_port_from_the_environment_and_one_log_line_per_refusal(bad_images, seven_png):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)})
+                            env={**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+                                 "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -214,6 +358,16 @@ def test_server_name_and_port_come_from_the_environment():
             except OSError:
                 assert time.monotonic() < deadline, "the app did not answer on GRADIO_SERVER_PORT"
                 time.sleep(1)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        refusals = [("/predict_image", bad_images["The image is too large"], 3),
+                    ("/predict", bad_images["The file is not an image"], 3), ("/predict_image", seven_png, None)]
+        for endpoint, png, number in refusals:
+            with pytest.raises(AppError):
+                call(client, endpoint, png, number)
+        client.close()
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        log = proc.communicate(timeout=30)[0].decode()
+    assert "Traceback" not in log
+    lines = [line for line in log.splitlines() if "refused" in line]
+    assert len(lines) == len(refusals), log
