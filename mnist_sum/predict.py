@@ -28,7 +28,7 @@ class Prediction:
     sum_probs: list[float]  # 19 values, P(sum = 0..18)
     input28: np.ndarray = field(repr=False)  # (28, 28) uint8, white ink on black
     is_digit: bool = True  # False: the drawing does not look like a digit (digit and sum are best guesses)
-    digit_score: float = float("nan")  # how digit-like (log-sum-exp of the digit logits); is_digit = score >= threshold
+    digit_score: float = float("nan")  # how digit-like: the top digit probability; is_digit = score >= threshold
 
 
 def check_number(number) -> int:
@@ -42,9 +42,12 @@ def check_number(number) -> int:
 
 
 def digit_score(digit_logits: torch.Tensor) -> torch.Tensor:
-    """How much a drawing looks like a digit, (B, 10) logits -> (B,): the log-sum-exp of the digit logits
-    (minus the "energy"). Training pushes drawings that are not digits toward equal logits, where it is low."""
-    return torch.logsumexp(digit_logits.float(), dim=1)
+    """How much a drawing looks like a digit, (B, 10) logits -> (B,): the top digit probability. Training gives
+    drawings that are not digits a uniform target (outlier exposure), so the network is unsure of them.
+
+    Measured against the log-sum-exp of the logits (an "energy" score) on held-out pen sources, at 1 % of
+    digits flagged this flagged 94 % of letters, the energy score 6 %."""
+    return torch.softmax(digit_logits.float(), dim=1).amax(dim=1)
 
 
 class Predictor:

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shapes", type=int, default=6000, help="synthetic non-digits (spirals, smileys, stars, ...)")
     p.add_argument("--outlier-weight", type=float, default=0.5,
                    help="weight of the not-a-digit loss (uniform target on drawings that are not digits)")
-    p.add_argument("--flag-rate", type=float, default=0.01,
+    p.add_argument("--flag-rate", type=float, default=0.005,
                    help="share of the calibration writers' pen digits the not-a-digit threshold may flag")
     return p
 
@@ -304,7 +304,7 @@ def calibrate(model, pen_dir, holdout: tuple[str, ...], flag_rate: float, seed: 
                         for batch in np.array_split(pixels, max(1, len(pixels) // 1000))])
     scores = digit_score(logits)
     threshold = float(torch.quantile(scores, flag_rate))
-    return {"score": "logsumexp(digit_logits)", "threshold": threshold, "flag_rate": flag_rate, "n": len(scores),
+    return {"score": "max(softmax(digit_logits))", "threshold": threshold, "flag_rate": flag_rate, "n": len(scores),
             "calibration": f"pen digits of every {CALIBRATION_WRITERS}th writer, sources "
                            f"{sorted(set(digits.source.tolist()))}"}
 
