@@ -12,7 +12,7 @@ augmentation, no DataLoader, no scheduler, the same two cross-entropy losses sum
 by round (which goes first alternates too) after one warm-up round each; the figures are medians over the
 rounds and the ratio is median(project) / median(bare), target >= 1.6 on a CPU with bf16 instructions.
 
---time-to-accuracy runs the course exercise (`python -m mnist_sum.train --mnist-only`, 5 epochs, into a
+--time-to-accuracy runs the course exercise (`python -m mnist_sum.train`: MNIST only, 5 epochs, into a
 temporary folder) and reports the wall time at which test digit and sum accuracy both first reach 99.0 %
 and 99.5 %, and the whole run's time (target: under 4.5 minutes). With --log it reads a training log instead.
 """
@@ -190,7 +190,7 @@ def time_to_accuracy(rows: list[dict], targets=ACCURACY_TARGETS) -> dict:
 def run_exercise(data_dir: str, threads: int | None) -> tuple[str, float]:
     """Run the course exercise (MNIST only, 5 epochs) into a temporary folder; its log and wall time."""
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "mnist_sum.train", "--mnist-only", "--data-dir", data_dir,
+        command = [sys.executable, "-m", "mnist_sum.train", "--data-dir", data_dir,
                    "--out", str(Path(tmp) / "w.safetensors")] + (["--threads", str(threads)] if threads else [])
         print("running:", " ".join(command[1:]), file=sys.stderr, flush=True)
         started = time.perf_counter()

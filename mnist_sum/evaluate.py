@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def unseen_sources(weights, available: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
     """The pen sources a weights file did not train on, from its metadata, and a note saying so."""
     args = read_metadata(weights).get("train_args", {})
-    if args.get("mnist_only") or "pen_holdout" not in args:
+    if not args.get("pen"):
         return available, "trained on MNIST only: every source is unseen"
     holdout = tuple(s for s in args["pen_holdout"].split(",") if s)
     if not holdout:

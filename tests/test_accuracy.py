@@ -18,15 +18,14 @@ def test_shipped_weights_reach_the_published_bars(mnist_test):
     assert metrics["consistency"] >= 0.999
 
 
-def test_shipped_weights_read_pen_digits_and_turn_away_letters():
-    """On pen digits and letters (all six sources: the shipped weights trained on their other writers; the
-    held-out figures come from the leave-sources-out runs in the README)."""
+def test_shipped_weights_read_real_pen_digits_far_better_than_the_naive_demo():
+    """Pen digits by writers MNIST never had (the shipped weights trained on MNIST only: every source is
+    unseen), drawn as the sketch pad sends them: the predictor's path against the whole canvas resized."""
     folder = pen_folder()
     if folder is None:
         pytest.skip("pen data not found: provide pendigits/ (in the repository) or set MNIST_SUM_PEN")
-    report = evaluate_pen(Predictor(), load_pen(folder, "digits"), load_pen(folder, "letters"),
-                          limit=PEN_SAMPLE, progress=False, workers=2)
-    digits, letters = report["digits"]["all"], report["letters"]
-    assert digits["digit_accuracy"] >= 0.985 and digits["sum_accuracy"] >= 0.985
-    assert digits["flagged"] <= 0.015
-    assert letters["flagged"] >= 0.85
+    report = evaluate_pen(Predictor(), load_pen(folder, "digits"), limit=PEN_SAMPLE, progress=False, workers=2)
+    digits = report["digits"]["all"]
+    assert digits["n"] == PEN_SAMPLE and digits["blank"] == 0
+    assert digits["digit_accuracy"] >= 0.97 and digits["sum_accuracy"] >= 0.97  # ~97.8 % on all 11,133
+    assert digits["naive_digit_accuracy"] < 0.8

@@ -260,7 +260,7 @@ def test_killed_training_run_leaves_the_previous_weights(tmp_path):
     data = write_idx(tmp_path / "data")
     previous = seeded_model(1)
     expected = {"previous": probe_outputs(previous)}
-    common = ["--data-dir", str(data), "--batch-size", "32", "--threads", "1", "--mnist-only"]
+    common = ["--data-dir", str(data), "--batch-size", "32", "--threads", "1"]
     runs = {  # name -> (extra arguments, kill when this text is in the output; None: kills itself)
         "importing": (["--epochs", "1000"], 0.3),
         "first epoch done": (["--epochs", "1000"], "epoch: 0 "),
@@ -437,7 +437,7 @@ def test_app_refuses_to_start_with_broken_weights(tmp_path):
 # --- no MNIST and no network ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command", [
-    ["mnist_sum.train", "--mnist-only", "--epochs", "1"],
+    ["mnist_sum.train", "--epochs", "1"],
     ["mnist_sum.evaluate"],
     ["mnist_sum.sketches", "--write-examples", "examples"],
 ])

@@ -15,7 +15,7 @@ from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
 def test_smoke_run_writes_loadable_weights_curves_and_metadata(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "run" / "w.safetensors"
     main(["--data-dir", tiny_mnist, "--epochs", "2", "--batch-size", "16", "--max-steps", "8",
-          "--threads", "1", "--mnist-only", "--out", str(out)])
+          "--threads", "1", "--out", str(out)])
     printed = capsys.readouterr().out
     assert printed.startswith("config: {")
     assert "epoch: 0 train loss:" in printed and "epoch: 1 train loss:" in printed and "test digit:" in printed
@@ -30,7 +30,7 @@ def test_same_seed_and_threads_give_the_same_weights(tiny_mnist, tmp_path):
     paths = [tmp_path / f"{name}.safetensors" for name in ("a", "b", "c")]
     for path, seed in zip(paths, (0, 0, 1)):
         main(["--data-dir", tiny_mnist, "--max-steps", "3", "--batch-size", "16", "--threads", "1", "--no-eval",
-              "--mnist-only", "--seed", str(seed), "--out", str(path)])
+              "--seed", str(seed), "--out", str(path)])
     a, b, c = (load_model(p).state_dict() for p in paths)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
@@ -39,7 +39,7 @@ def test_same_seed_and_threads_give_the_same_weights(tiny_mnist, tmp_path):
 def test_help_lists_every_hyperparameter_with_its_default():
     out = " ".join(build_parser().format_help().split())  # argparse wraps lines
     for flag in ("--data-dir", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--precision", "--out",
-                 "--max-steps", "--mnist-only", "--pen-dir", "--pen-holdout"):
+                 "--max-steps", "--pen", "--pen-dir", "--pen-holdout"):
         assert flag in out
     for default in ("(default: 5)", "(default: 128)", "(default: 0.002)", "(default: auto)", "(default: data)"):
         assert default in out
@@ -49,7 +49,7 @@ def test_a_default_run_never_touches_the_shipped_weights(tiny_mnist, tmp_path, m
     shipped = [SHIPPED_WEIGHTS, SHIPPED_WEIGHTS.with_suffix(".train.log"), SHIPPED_WEIGHTS.with_suffix(".curves.png")]
     before = [p.read_bytes() for p in shipped]
     monkeypatch.chdir(tmp_path)  # runs/ is created in the working folder
-    main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1", "--mnist-only"])
+    main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1"])
     assert [p.read_bytes() for p in shipped] == before
     (written,) = (tmp_path / "runs").glob("*/mnist_sum.safetensors")
     assert f"writing to {written.relative_to(tmp_path)}" in capsys.readouterr().out
@@ -72,7 +72,7 @@ def test_precision_choice():
 def test_mixed_precision_keeps_float32_weights_and_records_what_ran(tiny_mnist, tmp_path, precision):
     out = tmp_path / f"{precision}.safetensors"
     main(["--data-dir", tiny_mnist, "--max-steps", "3", "--batch-size", "16", "--threads", "1", "--no-eval",
-          "--mnist-only", "--precision", precision, "--out", str(out)])
+          "--precision", precision, "--out", str(out)])
     state = load_model(out).state_dict()  # load_model itself refuses any dtype but the model's own
     assert all(t.dtype in (torch.float32, torch.int64) for t in state.values())
     assert read_metadata(out)["train_args"]["precision"] == precision
@@ -81,7 +81,7 @@ def test_mixed_precision_keeps_float32_weights_and_records_what_ran(tiny_mnist, 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_run_with_automatic_precision_saves_loadable_weights(tiny_mnist, tmp_path):
     out = tmp_path / "cuda.safetensors"
-    main(["--data-dir", tiny_mnist, "--max-steps", "3", "--batch-size", "16", "--mnist-only", "--device", "cuda",
+    main(["--data-dir", tiny_mnist, "--max-steps", "3", "--batch-size", "16", "--device", "cuda",
           "--precision", "auto", "--out", str(out)])
     assert read_metadata(out)["train_args"]["precision"] in ("bf16", "fp16")
     load_model(out)
@@ -90,7 +90,7 @@ def test_cuda_run_with_automatic_precision_saves_loadable_weights(tiny_mnist, tm
 def test_evaluate_prints_the_json_figures_and_the_sketch_table(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "w.safetensors"
     main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1", "--no-eval",
-          "--mnist-only", "--out", str(out)])
+          "--out", str(out)])
     capsys.readouterr()
     evaluate.main(["--weights", str(out), "--data-dir", tiny_mnist, "--json"])
     figures = json.loads(capsys.readouterr().out)
@@ -105,7 +105,7 @@ def test_evaluate_prints_the_json_figures_and_the_sketch_table(tiny_mnist, tmp_p
 def test_evaluate_pen_reports_unseen_sources_with_the_naive_baseline(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "w.safetensors"
     main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1", "--no-eval",
-          "--mnist-only", "--out", str(out)])
+          "--out", str(out)])
     capsys.readouterr()
     evaluate.main(["--weights", str(out), "--pen", str(PEN_DIR), "--limit", "12", "--workers", "1", "--json"])
     report = json.loads(capsys.readouterr().out)
@@ -130,7 +130,7 @@ def test_held_out_sources_come_from_the_weights(tmp_path):
     cases = {"apa,val": ("apa", "val"), "": sources}
     for holdout, expected in cases.items():
         path = save_weights(MNISTSumNet(), tmp_path / f"{holdout or 'all'}.safetensors",
-                            train_args={"mnist_only": False, "pen_holdout": holdout})
+                            train_args={"pen": True, "pen_holdout": holdout})
         chosen, note = evaluate.unseen_sources(path, sources)
         assert chosen == expected
         assert ("NOT held-out" in note) == (holdout == "")
