@@ -107,10 +107,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(app: Path, port: int, log: Path, timeout: float) -> subprocess.Popen:
-    """Start `python app.py` on 127.0.0.1:port and wait (at most timeout s) until it answers HTTP."""
+def start_server(app: Path, port: int, log: Path, timeout: float, env: dict | None = None) -> subprocess.Popen:
+    """Start `python app.py` on 127.0.0.1:port (env: extra variables) and wait (at most timeout s) until it answers."""
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **(env or {})}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     with open(log, "w") as f:
         proc = subprocess.Popen([sys.executable, str(app)], cwd=app.parent, env=env, stdout=f,

@@ -56,14 +56,19 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay
 
 async def relay(client_reader, client_writer, host: str, port: int, up: float, down: float) -> None:
     """One client connection: open the upstream one and pump both ways, delayed, until both ends close."""
+    writers = [client_writer]
     try:
         server_reader, server_writer = await asyncio.open_connection(host, port)
+        writers.append(server_writer)
+        await asyncio.gather(pump(client_reader, server_writer, up), pump(server_reader, client_writer, down))
     except OSError:
-        client_writer.close()
-        return
-    await asyncio.gather(pump(client_reader, server_writer, up), pump(server_reader, client_writer, down))
-    for writer in (client_writer, server_writer):
-        writer.close()
+        pass
+    except asyncio.CancelledError:
+        # the link is stopping; ending normally keeps asyncio's stream callback from logging the cancellation
+        pass
+    finally:
+        for writer in writers:
+            writer.close()
 
 
 class SlowLink:
@@ -100,11 +105,12 @@ class SlowLink:
     def stop(self) -> None:
         """Stop listening, drop the open connections and end the thread."""
         async def shut():
-            """Close the listener and cancel the relays."""
+            """Close the listener, cancel the relays and wait for them to end."""
             self.server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         if self.server is not None:
             asyncio.run_coroutine_threadsafe(shut(), self.loop).result(timeout=10)

@@ -107,11 +107,25 @@ def test_seen_images_live_in_gradios_cache_and_are_reused():
     path = app.seen_png(pixels)
     # in Gradio's cache, so that delete_cache removes it once CACHE_AGE old
     assert is_in_or_equal(path, get_upload_folder())
-    assert app.demo.delete_cache == (app.CACHE_AGE // 10, app.CACHE_AGE)
+    assert app.demo.delete_cache == app.DELETE_CACHE == (app.CACHE_AGE // 10, app.CACHE_AGE)
     assert (np.asarray(PIL.Image.open(path)) == pixels).all()
     os.utime(path, (time.time() - 3600, time.time() - 3600))
     assert app.seen_png(pixels.copy()) == path  # the same picture: the same file, not a new one ...
     assert time.time() - os.stat(path).st_mtime < 60  # ... handed out again, so aged from now
+
+
+def test_prune_empty_folders_removes_only_old_empty_ones(tmp_path):
+    long_ago = time.time() - 2 * app.CACHE_AGE
+    old_empty, new_empty, old_full = tmp_path / "old-empty", tmp_path / "new-empty", tmp_path / "old-full"
+    for folder in (old_empty, new_empty, old_full):
+        folder.mkdir()
+    (old_full / "upload.png").write_bytes(b"png")
+    (tmp_path / "file.png").write_bytes(b"png")  # a file beside the folders is not a folder
+    for path in (old_empty, old_full, tmp_path / "file.png"):
+        os.utime(path, (long_ago, long_ago))
+    assert app.prune_empty_folders(tmp_path, app.CACHE_AGE) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.png", "new-empty", "old-full"]
+    assert app.prune_empty_folders(tmp_path / "missing", app.CACHE_AGE) == 0
 
 
 def stroke_image(stroke_id: str, kind: str, data: bytes, index=None) -> SimpleNamespace:
@@ -181,9 +195,10 @@ def test_nothing_from_the_server_touches_the_pad():
     for dep in app.demo.fns.values():
         if pad in dep.outputs:  # only a click on an example, the user's own choice, loads a drawing
             assert [type(app.demo.blocks[target]) for target, _ in dep.targets] == [gr.Dataset], dep.name
-    # Clear, the bin and the brush keeper run in the browser only, out of the API
+    # Clear, the bin, the brush keeper (and Random, and the step before predict) run in the browser only,
+    # out of the API
     js_only = [dep for dep in app.demo.fns.values() if dep.fn is None]
-    assert len(js_only) == 4 and all(dep.js for dep in js_only)
+    assert len(js_only) == 5 and all(dep.js for dep in js_only)
     assert all(dep.api_visibility == "private" for dep in js_only)
 
 
