@@ -322,7 +322,7 @@ CSS = """
                               padding-right: clamp(4px, (100vw - 600px) / 10, 32px) !important; }
 @media (max-width: 640px) {
   #title h2 { font-size: 1.1rem; margin: 0; }
-  #sketch { height: calc(100vw + 60px) !important; }
+  #sketch { height: calc(100vw + 24px) !important; }  /* the square's side is the width less 60 px */
   #equation, #equation .prose, #equation p { font-size: 1.6rem; }
 }
 """
@@ -376,7 +376,7 @@ def drawing_pad() -> gr.Sketchpad:
 def build_demo() -> gr.Blocks:
     """The whole UI: sketch pad and number in, digit, sum, equation and the network's view out."""
     with gr.Blocks(title="mnist-sum: draw a digit, add a number", delete_cache=DELETE_CACHE) as demo:
-        gr.Markdown("## mnist-sum: draw a digit, pick a number, one network reads the digit and the sum",
+        gr.Markdown("## mnist-sum: draw a digit, pick a number, get the digit and the sum",
                     elem_id="title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=320):

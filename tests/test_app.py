@@ -324,6 +324,24 @@ def test_api_carries_the_not_a_digit_flag(client, not_a_digit_predictor, seven_p
     assert (result["is_digit"], result["digit"], result["sum"]) == (False, 4, 7)
 
 
+def readme_api_code() -> str:
+    """The Python blocks of the README's section on the app and its API, joined."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## The app and its API\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```python\n(.*?)```", section, flags=re.S))
+
+
+def test_readme_api_snippets_print_what_they_say(server_url, monkeypatch, capsys):
+    code = readme_api_code()
+    # every print in the README carries the output it promises as its comment
+    promised = [line.split("#", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    assert len(promised) >= 4 and all(promised)
+    monkeypatch.chdir(ROOT)
+    exec(compile(code.replace("http://127.0.0.1:7860/", server_url), "README.md", "exec"), {})
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
+    assert printed == promised
+
+
 def test_server_refuses_a_large_upload(server_url, tmp_path):
     noise = np.random.default_rng(0).integers(0, 256, (1100, 1100, 3), np.uint8)  # 1.2 MP, below MAX_PIXELS
     png = tmp_path / "noise.png"
