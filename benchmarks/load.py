@@ -10,8 +10,9 @@ digits drawn here with random hands (accuracy reported only). Meanwhile one more
 blank sketches, numbers -1, 10, 2.5 and None, a truncated PNG and a 12000x12000 PNG of ~150 KB (a
 decompression bomb). A background thread polls the server's resident memory (its process tree, from
 /proc). Passes when: no good request fails, every example is answered right, every bad request is refused
-(a blank sketch may instead get the "draw a digit" answer), the server is still up and answering afterwards,
-and its peak resident memory stays under --max-memory-mb.
+(a blank sketch may instead get the "draw a digit" answer), each refusal in the app's words (an error
+message starting "The ..."), the server is still up and answering afterwards, and its peak resident memory
+stays under --max-memory-mb.
 """
 
 import argparse
@@ -275,7 +276,8 @@ def bad_request(client: Client, kind: str, bad: dict[str, Path], timeout: float)
         digit, _ = read_answer(result)
         outcome = {"refused": kind == "blank" and digit is None, "answer": repr(result[:3])[:200]}
     except Exception as e:
-        outcome = {"refused": True, "error": describe(e)}
+        # refused in the app's words: an AppError whose message says what is wrong, not Gradio's generic one
+        outcome = {"refused": True, "worded": str(e).startswith("The "), "error": describe(e)}
     return {"kind": kind, "seconds": time.perf_counter() - start, **outcome}
 
 
@@ -361,6 +363,7 @@ def summarize(args, records, client_errors, bad_records, after, alive, load_s, s
         "every answered example right": any(r["ok"] for r in examples) and all(r["correct"] for r in examples
                                                                                if r["ok"]),
         "every bad request refused": bool(bad_records) and all(r["refused"] for r in bad_records),
+        "every refusal says what is wrong": all(r.get("worded", True) for r in bad_records),
         "server up and answering afterwards": alive and len(after) == 2 and all(r["ok"] for r in after),
         f"peak memory under {args.max_memory_mb:.0f} MB": peak_mb < args.max_memory_mb,
     }

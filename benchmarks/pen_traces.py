@@ -9,6 +9,7 @@ Headless Chromium renders the pad's WebGL canvas in software: every pointer move
 for a 400 px canvas on 2 cores (with SwiftShader via ANGLE, about half the time of --disable-gpu's path).
 """
 
+import base64
 import io
 import math
 import re
@@ -99,6 +100,13 @@ def ink_pixels(page, area: dict | None = None) -> int:
 
     area = area or drawing_area(page)
     inset = 2  # the square's own edge (a faint shadow) is not ink
-    png = page.screenshot(clip={"x": area["x"] + inset, "y": area["y"] + inset, "width": area["side"] - 2 * inset,
-                                "height": area["side"] - 2 * inset})
+    clip = {"x": area["x"] + inset, "y": area["y"] + inset, "width": area["side"] - 2 * inset,
+            "height": area["side"] - 2 * inset, "scale": 1}
+    # CDP's screenshot with optimizeForSpeed: a third of the time of page.screenshot on a software-rendered page
+    cdp = page.context.new_cdp_session(page)
+    try:
+        shot = cdp.send("Page.captureScreenshot", {"format": "png", "clip": clip, "optimizeForSpeed": True})
+    finally:
+        cdp.detach()
+    png = base64.b64decode(shot["data"])
     return int((np.asarray(Image.open(io.BytesIO(png)).convert("L")) < INK_LEVEL).sum())

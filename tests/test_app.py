@@ -354,23 +354,20 @@ def test_server_refuses_a_large_upload(server_url, tmp_path):
 
 # --- `python app.py` as a process -----------------------------------------------------------------
 
-def run_app(env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
-    """Run `python app.py` with extra environment variables until it exits."""
-    return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.mark.parametrize("content", [None, b"not safetensors at all"], ids=["missing", "corrupt"])
-def test_broken_weights_stop_the_app(tmp_path, content):
-    path = tmp_path / "broken.safetensors"
-    if content is not None:
-        path.write_bytes(content)
-    result = run_app({"MNIST_SUM_WEIGHTS": str(path)})
-    assert result.returncode != 0
-    assert "Running on" not in result.stdout
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if "cannot load the weights" in line]
-    assert len(lines) == 1 and str(path) in lines[0]
+def test_broken_weights_stop_the_app(tmp_path):
+    missing, corrupt = tmp_path / "missing.safetensors", tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"not safetensors at all")
+    # both at once: each start costs seconds of imports
+    procs = {path: subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, env={**os.environ, "MNIST_SUM_WEIGHTS": str(path)})
+             for path in (missing, corrupt)}
+    for path, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=180)
+        assert proc.returncode != 0
+        assert "Running on" not in stdout
+        assert "Traceback" not in stderr
+        lines = [line for line in stderr.splitlines() if "cannot load the weights" in line]
+        assert len(lines) == 1 and str(path) in lines[0]
 
 
 def test_server_port_from_the_environment_and_one_log_line_per_refusal(bad_images, seven_png):
