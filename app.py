@@ -50,8 +50,9 @@ SEEN_SCALE = 8  # the 28x28 input is shown at 224x224, nearest neighbour, so its
 # The PNGs of what the network saw (~1 kB each) live in Gradio's cache, which delete_cache prunes.
 SEEN_DIR = Path(get_upload_folder()) / "mnist-sum-seen"
 # Cached files (uploads, the PNGs above) are deleted CACHE_AGE seconds after they were last handed out,
-# checked every tenth of that, and so are the empty folders Gradio leaves behind (one per uploaded file):
-# disk use stays at about (requests/s) x 1.1 CACHE_AGE x ~10 kB.
+# checked every tenth of that, by Gradio's delete_cache and by this app's own pass (see delete_old_files),
+# and so are the empty folders Gradio leaves behind (one per uploaded file): disk use stays at about
+# (requests/s) x 1.1 CACHE_AGE x ~10 kB.
 CACHE_AGE = int(os.environ.get("MNIST_SUM_CACHE_AGE") or 600)
 DELETE_CACHE = (max(1, CACHE_AGE // 10), CACHE_AGE)  # Gradio's delete_cache: (every, older than), seconds
 MAX_PENDING_SKETCHES = 256  # strokes' images held for a prediction; older ones were skipped (see PendingStrokes)
@@ -266,14 +267,42 @@ def prune_empty_folders(cache: Path, age: float) -> int:
     return removed
 
 
+def delete_old_files(blocks: gr.Blocks, age: float) -> int:
+    """Delete the files the app's components put in Gradio's cache once age seconds old; returns how many.
+
+    What delete_cache does, made safe under load: Gradio's own pass walks its sets of cached files while
+    requests add to them, fails with "set changed size during iteration" on a busy server and then never
+    runs again (seen in benchmarks/soak.py: not one file deleted over 2,000 requests). This pass walks
+    copies of the sets and removes what it deleted from them, so the sets stay bounded too.
+    """
+    keep = set().union(*(getattr(block, "keep_in_cache", set()) for block in blocks.blocks.values()))
+    deleted, now = 0, time.time()
+    for files in blocks.temp_file_sets:
+        for path in list(files):  # a copy, taken at once (the GIL is held): requests add files meanwhile
+            if path in keep:
+                continue
+            try:
+                if now - os.lstat(path).st_ctime > age:  # ctime, as delete_cache: a file handed out again is touched
+                    os.remove(path)
+                    deleted += 1
+                    files.discard(path)
+            except FileNotFoundError:
+                files.discard(path)
+    return deleted
+
+
 @asynccontextmanager
-async def prune_cache_folders(app):
-    """While the server runs (a FastAPI lifespan): prune_empty_folders on Gradio's cache, as often as delete_cache."""
+async def clean_cache(app):
+    """While the server runs (a FastAPI lifespan): delete_old_files and prune_empty_folders as often as delete_cache."""
     async def every_while():
-        """Prune, then wait, until cancelled."""
+        """Delete and prune, then wait, until cancelled."""
         while True:
             await asyncio.sleep(DELETE_CACHE[0])
-            await asyncio.to_thread(prune_empty_folders, Path(get_upload_folder()), CACHE_AGE)
+            try:
+                await asyncio.to_thread(delete_old_files, app.get_blocks(), CACHE_AGE)
+                await asyncio.to_thread(prune_empty_folders, Path(get_upload_folder()), CACHE_AGE)
+            except Exception as e:  # housekeeping must outlive any one failure: say so and go on
+                LOG.warning("mnist-sum: cache clean-up failed: %r", e)
 
     task = asyncio.create_task(every_while())
     try:
@@ -433,7 +462,7 @@ demo = build_demo()
 def launch(**kwargs):
     """Start the server with the app's limits; kwargs go to Blocks.launch (tests pass a host and port)."""
     # server_name and server_port are left to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-    return demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, app_kwargs={"lifespan": prune_cache_folders}, **kwargs)
+    return demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, app_kwargs={"lifespan": clean_cache}, **kwargs)
 
 
 if __name__ == "__main__":

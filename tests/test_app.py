@@ -128,6 +128,18 @@ def test_prune_empty_folders_removes_only_old_empty_ones(tmp_path):
     assert app.prune_empty_folders(tmp_path / "missing", app.CACHE_AGE) == 0
 
 
+def test_delete_old_files_spares_young_and_kept_files_and_empties_its_sets(tmp_path):
+    young, kept, gone = (str(tmp_path / name) for name in ("seen.png", "example.png", "gone.png"))
+    for path in (young, kept):
+        Path(path).write_bytes(b"png")
+    files = {young, kept, gone}  # Gradio's set of what a component put in its cache
+    blocks = SimpleNamespace(blocks={1: SimpleNamespace(keep_in_cache={kept})}, temp_file_sets=[files])
+    assert app.delete_old_files(blocks, app.CACHE_AGE) == 0  # seconds old, not CACHE_AGE
+    assert files == {young, kept}  # a file deleted meanwhile leaves the set
+    assert app.delete_old_files(blocks, -1) == 1  # all old enough: all but the examples' files go
+    assert files == {kept} and [p.name for p in tmp_path.iterdir()] == ["example.png"]
+
+
 def stroke_image(stroke_id: str, kind: str, data: bytes, index=None) -> SimpleNamespace:
     """One image of a stroke as the browser sends it to the pad's accept_blobs."""
     return SimpleNamespace(data={"id": stroke_id, "type": kind, "index": index}, files=[(f"{kind}.png", data)])
