@@ -365,11 +365,13 @@ KEEP_BRUSH_JS = """
   if (!pad || pad.dataset.keepsBrush) return;
   pad.dataset.keepsBrush = "yes";
   const keep = () => {
-    const tools = [...pad.querySelectorAll("button[aria-label=Brush], button[aria-label=Erase], button[aria-label=Pan]")];
+    const tools = [...pad.querySelectorAll("button[aria-label=Brush], button[aria-label=Erase], " +
+                                           "button[aria-label=Pan]")];
     const brush = tools.find((b) => b.getAttribute("aria-label") === "Brush");
     if (brush && !tools.some((b) => b.classList.contains("highlight"))) brush.click();
   };
-  new MutationObserver(keep).observe(pad, {subtree: true, childList: true, attributes: true, attributeFilter: ["class"]});
+  new MutationObserver(keep).observe(pad, {subtree: true, childList: true, attributes: true,
+                                          attributeFilter: ["class"]});
   keep();
 }
 """

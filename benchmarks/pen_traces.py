@@ -88,7 +88,8 @@ def draw_with_mouse(page, stroke, moves: int, pause: float = 0.005, area: dict |
 def draw_with_finger(cdp, area: dict, stroke, moves: int) -> None:
     """One stroke with a finger, through CDP touch events (Input.dispatchTouchEvent): start, moves, end."""
     points = on_screen(area, trace(stroke, moves))
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+    start = {"x": points[0][0], "y": points[0][1]}
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [start]})
     for x, y in points[1:]:
         cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})

@@ -19,7 +19,6 @@ state) neither grows by more than --max-growth of its value at the half-way poin
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -170,7 +169,7 @@ def format_report(r: dict) -> str:
              f"  read right      {r['right']}/{r['drawings']}",
              "  disk MB         before {before:.2f}   peak {peak:.2f}   after {after:.2f}".format(**r["disk_mb"]),
              "  RSS MB          before {before:.0f}   peak {peak:.0f}   after {after:.0f}".format(**r["rss_mb"]),
-             f"  second half     disk {r['second_half_growth']['disk']:+.0%}, RSS {r['second_half_growth']['rss']:+.0%}",
+             "  second half     disk {disk:+.0%}, RSS {rss:+.0%}".format(**r["second_half_growth"]),
              "  drawings   s    cache MB (files/dirs)   temp MB (files)   RSS MB"]
     for s in r["samples"]:
         lines.append(f"  {s['drawings']:8d} {s['seconds']:5.0f}    {s['cache']['bytes'] / 1e6:7.2f} "

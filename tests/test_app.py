@@ -167,7 +167,8 @@ def test_pending_strokes_keep_all_images_of_a_stroke_sent_at_once():
         pad.accept_blobs(stroke_image(f"s{stroke}", kind, kind.encode(), "0" if kind == "layer" else None))
 
     with ThreadPoolExecutor(3) as pool:
-        list(pool.map(lambda job: send(*job), [(i, k) for i in range(300) for k in ("background", "layer", "composite")]))
+        jobs = [(i, kind) for i in range(300) for kind in ("background", "layer", "composite")]
+        list(pool.map(lambda job: send(*job), jobs))
     for i in range(300):
         images = pad.blob_storage[f"s{i}"]
         assert (images.background, images.layers, images.composite) == (b"background", [b"layer"], b"composite")
@@ -370,8 +371,8 @@ def test_broken_weights_stop_the_app(tmp_path):
     missing, corrupt = tmp_path / "missing.safetensors", tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"not safetensors at all")
     # both at once: each start costs seconds of imports
-    procs = {path: subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, env={**os.environ, "MNIST_SUM_WEIGHTS": str(path)})
+    procs = {path: subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env={**os.environ, "MNIST_SUM_WEIGHTS": str(path)})
              for path in (missing, corrupt)}
     for path, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=180)

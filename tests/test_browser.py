@@ -149,7 +149,7 @@ def draw_digits(page, digits, moves: int, number: int = 3, timeout_s: float = 30
             if j == len(strokes) - 1:
                 shown = shown_equation(page, digit, number, timeout_s)
             inks.append(ink_pixels(page, area))
-            assert inks[-1] > before, f"digit {digit}: stroke {j} left {inks[-1]} ink pixels on the pad, {before} before"
+            assert inks[-1] > before, f"digit {digit}: stroke {j} left {inks[-1]} ink pixels, {before} before it"
         records.append({"digit": digit, "shown": shown, "ink": inks})
     return records
 
