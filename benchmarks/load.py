@@ -409,11 +409,15 @@ def format_report(r: dict) -> str:
         lines.append(f"  {kind:<16} {k['sent']:4d} {k['refused']:8d}  {str(k['examples'][0])[:90]}")
     for sample in r["error_samples"]:
         lines.append(f"  error: {sample}")
-    lines.append("checks")
-    lines += [f"  {'ok  ' if passed else 'FAIL'}  {name}" for name, passed in r["checks"].items()]
+    return "\n".join(lines + format_checks(r))
+
+
+def format_checks(r: dict) -> list[str]:
+    """The report's closing lines: each check ok or FAIL, then the server log's tail when there is one."""
+    lines = ["checks", *(f"  {'ok  ' if passed else 'FAIL'}  {name}" for name, passed in r["checks"].items())]
     if r["server_log_tail"]:
         lines += ["server log (tail):", r["server_log_tail"]]
-    return "\n".join(lines)
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,7 +30,7 @@ from gradio_client import Client, handle_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drawings import draw_digit  # noqa: E402  (the benchmarks folder is not a package)
-from load import free_port, memory_kb, process_tree, start_server, stop_server  # noqa: E402
+from load import format_checks, free_port, memory_kb, process_tree, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,11 +176,7 @@ def format_report(r: dict) -> str:
                      f"({s['cache']['files']:5d}/{s['cache']['dirs']:5d})   {s['temp']['bytes'] / 1e6:6.2f} "
                      f"({s['temp']['files']:3d})        {s['rss_mb']:6.0f}")
     lines += [f"  error: {e}" for e in r["errors"]]
-    lines.append("checks")
-    lines += [f"  {'ok  ' if passed else 'FAIL'}  {name}" for name, passed in r["checks"].items()]
-    if r["server_log_tail"]:
-        lines += ["server log (tail):", r["server_log_tail"]]
-    return "\n".join(lines)
+    return "\n".join(lines + format_checks(r))
 
 
 def build_parser() -> argparse.ArgumentParser:

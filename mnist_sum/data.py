@@ -130,7 +130,7 @@ def _why(error: Exception) -> str:
         return f"HTTP error {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
         return f"no network: {error.reason}"
-    if isinstance(error, (TimeoutError, OSError)):
+    if isinstance(error, OSError):  # TimeoutError, ConnectionError and the like
         return f"no network: {error}"
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 

@@ -306,7 +306,8 @@ def calibrate(model, pen_dir, holdout: tuple[str, ...], flag_rate: float, seed: 
     digits = load_pen(pen_dir, "digits")
     digits = digits.subset(calibration_writers(digits.writer) & ~np.isin(digits.source, holdout))
     pixels, _ = render_all(digits.items, seed + 1, workers=torch.get_num_threads())
-    logits = torch.cat([model.classifier(model.conv(normalize(torch.from_numpy(batch)).unsqueeze(1)).flatten(1))
+    no_number = torch.zeros(1, 10)  # the digit head does not read the number
+    logits = torch.cat([model(normalize(torch.from_numpy(batch)).unsqueeze(1), no_number.expand(len(batch), 10))[0]
                         for batch in np.array_split(pixels, max(1, len(pixels) // 1000))])
     scores = digit_score(logits)
     threshold = float(torch.quantile(scores, flag_rate))
