@@ -1,7 +1,7 @@
 """Latency a person feels: from pen-up on the pad to the digit label showing the new prediction, in Chromium.
 
-    PYTHONPATH=. python benchmarks/browser_latency.py                    # loopback and a 1 s round trip
-    PYTHONPATH=. python benchmarks/browser_latency.py --drawings 20 --rtt 0 --json
+    python benchmarks/browser_latency.py                    # loopback and a 1 s round trip
+    python benchmarks/browser_latency.py --drawings 20 --rtt 0 --json
 
 Starts two servers, each `python` in a process of its own: the app (`app.py`), and a no-op Gradio app with
 the same pad, the same number input and the same event settings whose function only returns a new label

@@ -1,7 +1,7 @@
 """Load test of the web app: many concurrent API clients, a stream of bad requests, and the server's memory.
 
-    PYTHONPATH=. python benchmarks/load.py
-    PYTHONPATH=. python benchmarks/load.py --clients 32 --requests 20 --json
+    python benchmarks/load.py
+    python benchmarks/load.py --clients 32 --requests 20 --json
 
 Starts `python app.py` on 127.0.0.1 (a free port, via GRADIO_SERVER_NAME / GRADIO_SERVER_PORT) and waits
 for it to answer. Then --clients gradio_client clients send --requests requests each to /predict, all at

@@ -1,7 +1,7 @@
 """Soak test of the web app: thousands of distinct drawings through the API, and the server's disk and memory.
 
-    PYTHONPATH=. python benchmarks/soak.py                         # 2,000 drawings, cache age 60 s
-    PYTHONPATH=. python benchmarks/soak.py --drawings 500 --json
+    python benchmarks/soak.py                         # 2,000 drawings, cache age 60 s
+    python benchmarks/soak.py --drawings 500 --json
 
 Starts `python app.py` with its own, empty Gradio cache (GRADIO_TEMP_DIR) and temp folder (TMPDIR), and
 MNIST_SUM_CACHE_AGE=--cache-age, so that Gradio's delete_cache (every tenth of the age, files older than

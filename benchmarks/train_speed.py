@@ -208,7 +208,7 @@ def format_time_to_accuracy(report: dict, source: str) -> str:
         return (f"epoch {r['epoch']}, {r['elapsed_s']:.0f} s: test digit {r['test_digit']:.4f}, "
                 f"sum {r['test_sum']:.4f}, consistency {r['consistency']:.4f}, {r['images_per_s']:.0f} img/s")
 
-    lines = [f"{source} ({report['epochs_logged']} epochs with test figures)"]
+    lines = report.get("epoch_lines", []) + [f"{source} ({report['epochs_logged']} epochs with test figures)"]
     lines += [f"digit and sum >= {float(t):.1%}: " + (row(r) if r else "never reached")
               for t, r in report["reached"].items()]
     lines.append(f"final: {row(report['final'])}")
@@ -249,6 +249,7 @@ def main(argv=None) -> int:
             sys.exit(f"error: {e}")
         if wall is not None:
             report["wall_s"] = wall
+            report["epoch_lines"] = [line for line in text.splitlines() if EPOCH_LINE.search(line)]
         print(json.dumps(report) if args.json else format_time_to_accuracy(report, source))
         return 0
     if args.steps < 1 or args.rounds < 1:
