@@ -18,6 +18,8 @@ from tqdm import tqdm
 
 from .model import normalize
 from .pen import DIGIT_LIKE_LETTERS, load_pen, nondigit_strokes, render_inputs28, styled
+from .preprocess import to_input28
+from .sketches import FORMATS, centre_line, draw_digit
 
 TEST_NUMBER_SEED = 20_240_917  # the test split's numbers are fixed, so every evaluation sees the same pairs
 DOWNLOAD_TIMEOUT_S = 10  # per mirror; an offline machine fails at once, a slow one gets this long
@@ -179,12 +181,20 @@ def _dilate3(x: torch.Tensor) -> torch.Tensor:
 
 NOT_A_DIGIT = -1  # the target of a drawing that is not a digit: trained toward the uniform distribution
 PEN_DIR = Path(__file__).resolve().parents[1] / "pendigits"  # the UNIPEN strokes shipped with the repository
-CALIBRATION_WRITERS = 8  # every 8th pen writer is kept out of training, to set the not-a-digit threshold
+CALIBRATION_WRITERS = 8  # every 8th pen writer (and every 8th letter) is kept out of training
 
 
 def calibration_writers(writer: np.ndarray) -> np.ndarray:
     """Which pen digits (by writer) are held aside for calibrating the not-a-digit threshold: a (N,) mask."""
     return writer % CALIBRATION_WRITERS == 0
+
+
+def kept_out(pen) -> np.ndarray:
+    """The items of a PenSet that no run trains on, a (N,) mask: the calibration writers' digits, and every
+    8th letter (letters carry no writer). Weights trained on every source are measured on these."""
+    if pen.writer is not None:
+        return calibration_writers(pen.writer)
+    return np.arange(len(pen)) % CALIBRATION_WRITERS == 0
 
 
 def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_shapes: int = 6000, seed: int = 0,
@@ -193,12 +203,12 @@ def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_
     and 7: slashed, flagged, crossed, bar apart), letters that do not look like digits and synthetic
     non-digits (spirals, smileys, stars, ...), all read by the predictor's own preprocessing.
 
-    Sources in `holdout` and the calibration writers are left out. Returns pixels (M, 1, 28, 28) float32 in
+    Sources in `holdout` and the `kept_out` items are left out. Returns pixels (M, 1, 28, 28) float32 in
     [0, 1] and targets (M,) int64: the digit, or NOT_A_DIGIT."""
     digits, letters = load_pen(pen_dir, "digits"), load_pen(pen_dir, "letters")
-    keep = ~np.isin(digits.source, holdout) & ~calibration_writers(digits.writer)
-    digits = digits.subset(keep)
-    letters = letters.subset(~np.isin(letters.source, holdout) & ~np.isin(letters.labels, sorted(DIGIT_LIKE_LETTERS)))
+    digits = digits.subset(~np.isin(digits.source, holdout) & ~kept_out(digits))
+    letters = letters.subset(~np.isin(letters.source, holdout) & ~kept_out(letters)
+                             & ~np.isin(letters.labels, sorted(DIGIT_LIKE_LETTERS)))
     rng = np.random.default_rng(seed)
     variants = [(v, d) for strokes, d in zip(digits.items, digits.labels.tolist())
                 if (v := styled(strokes, d, rng)) is not None]
@@ -225,3 +235,37 @@ def _render_chunk(job: tuple) -> tuple:
     """One render_all chunk (a top-level function, so that worker processes can run it)."""
     items, seed = job
     return render_inputs28(items, np.random.default_rng(seed))
+
+
+def redrawn_mnist(pixels: torch.Tensor, n: int, seed: int = 0, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """n MNIST training digits re-drawn as pen strokes (centre line, round pen of random width, random canvas,
+    size, place and pixel format, as `sketches` draws the test digits) and read back by the predictor's
+    preprocessing: the thin, even strokes of a sketch pad, which MNIST's scanned ink lacks.
+
+    pixels: (N, 1, 28, 28) in [0, 1] (the training split only). Returns the (K, 1, 28, 28) inputs and the (K,)
+    indices into pixels they come from (a drawing the reader calls blank is dropped)."""
+    order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(seed))[:n].numpy()
+    chunk = 500
+    jobs = [(pixels[order[i:i + chunk], 0].numpy(), seed * 100_003 + i) for i in range(0, len(order), chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = list(tqdm(pool.map(_redraw_chunk, jobs), total=len(jobs), desc="re-drawing MNIST", leave=False))
+    inputs = np.concatenate([r[0] for r in results])
+    kept = np.concatenate([order[i:i + chunk][r[1]] for i, r in zip(range(0, len(order), chunk), results)])
+    return torch.from_numpy(inputs).unsqueeze(1), torch.from_numpy(kept).long()
+
+
+def _redraw_chunk(job: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """One redrawn_mnist chunk: (K, 28, 28) inputs and the (K,) kept positions within the chunk."""
+    digits, seed = job
+    rng = np.random.default_rng(seed)
+    inputs, kept = [], []
+    for i, image in enumerate(digits):
+        points, links = centre_line(image)
+        if not len(points):
+            continue
+        drawing, _, _ = draw_digit(points, links, FORMATS[rng.integers(len(FORMATS))], rng)
+        ink = to_input28(drawing)
+        if ink is not None:
+            inputs.append(ink)
+            kept.append(i)
+    return np.asarray(inputs, np.float32).reshape(-1, 28, 28), np.asarray(kept, int)

@@ -4,6 +4,7 @@
     python -m mnist_sum.evaluate --data-dir ../shared/mnist --json     # one JSON object
     python -m mnist_sum.evaluate --data-dir ../shared/mnist --sketches # drawn digits, per pixel format
     python -m mnist_sum.evaluate --pen ../shared/pendigits             # pen digits and letters, unseen sources
+    python -m mnist_sum.evaluate --pen pendigits --weights A,B,C       # a leave-sources-out rotation, pooled
 
 consistency: over every test image and every number 0-9 (100,000 pairs), the share where the predicted
 sum equals the predicted digit + number.
@@ -17,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .cli import HelpFormatter, exit_with
-from .data import DataNotFoundError, MNISTSum, one_hot, open_split
+from .data import DataNotFoundError, MNISTSum, kept_out, one_hot, open_split
 from .weights import SHIPPED_WEIGHTS, WeightsError, load_model, read_metadata
 
 
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line options of `python -m mnist_sum.evaluate`."""
     p = argparse.ArgumentParser(prog="python -m mnist_sum.evaluate", description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="safetensors weights to evaluate")
+    p.add_argument("--weights", default=str(SHIPPED_WEIGHTS),
+                   help="safetensors weights to evaluate; with --pen, several comma-separated leave-sources-out runs "
+                        "are a rotation: each is measured on its own held-out sources, and the figures pooled")
     p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--sketches", action="store_true", help="evaluate on the drawn-digit set instead of MNIST")
@@ -71,16 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def unseen_sources(weights, available: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
-    """The pen sources a weights file did not train on, from its metadata, and a note saying so."""
+def unseen_sources(weights, available: tuple[str, ...]) -> tuple[tuple[str, ...], bool, str]:
+    """The pen sources a weights file did not train on, from its metadata; whether only the never-trained
+    items (`data.kept_out`) of them are unseen; and a note saying which."""
     args = read_metadata(weights).get("train_args", {})
     if not args.get("pen"):
-        return available, "trained on MNIST only: every source is unseen"
+        return available, False, "trained on MNIST only: every source is unseen"
     holdout = tuple(s for s in args["pen_holdout"].split(",") if s)
     if not holdout:
-        return available, ("trained on all pen sources: these are NOT held-out figures (see the README's "
-                           "leave-sources-out runs)")
-    return holdout, f"trained without the sources {', '.join(holdout)}: held-out figures"
+        return available, True, ("trained on every pen source: only its kept-out writers' digits and letters "
+                                 "(never trained on, same sites) are measured; held-out sources: the README's folds")
+    return holdout, False, f"trained without the sources {', '.join(holdout)}: held-out figures"
 
 
 def evaluate_pen_cli(args) -> dict:
@@ -90,12 +94,62 @@ def evaluate_pen_cli(args) -> dict:
 
     digits, letters = load_pen(args.pen, "digits"), load_pen(args.pen, "letters")
     if args.sources:
-        sources, note = tuple(args.sources.split(",")), "sources chosen with --sources"
+        sources, only_kept_out, note = tuple(args.sources.split(",")), False, "sources chosen with --sources"
     else:
-        sources, note = unseen_sources(args.weights, digits.sources)
-    report = evaluate_pen(Predictor(args.weights), digits.select(sources), letters.select(sources),
+        sources, only_kept_out, note = unseen_sources(args.weights, digits.sources)
+    digits, letters = digits.select(sources), letters.select(sources)
+    if only_kept_out:
+        digits, letters = digits.subset(kept_out(digits)), letters.subset(kept_out(letters))
+    report = evaluate_pen(Predictor(args.weights), digits, letters,
                           limit=args.limit, progress=not args.json, workers=args.workers)
     return {"weights": args.weights, "sources": list(sources), "note": note, **report}
+
+
+def evaluate_rotation(args) -> dict:
+    """--pen with several weights (leave-sources-out folds): each on the sources it did not train on, then one
+    report over all of them (the folds must hold out disjoint sources); each fold's ROC table is kept."""
+    folds = []
+    for weights in args.weights.split(","):
+        one = argparse.Namespace(**{**vars(args), "weights": weights})
+        report = evaluate_pen_cli(one)
+        if report["note"].startswith(("trained on every", "trained on MNIST")):
+            raise ValueError(f"{weights} held out no pen source: a rotation needs leave-sources-out runs")
+        folds.append(report)
+    sources = [s for r in folds for s in r["sources"]]
+    if len(set(sources)) < len(sources):
+        raise ValueError(f"the folds hold out overlapping sources ({', '.join(sources)}): each must be its own")
+    return combine_pen_reports(folds)
+
+
+def combine_pen_reports(folds: list[dict]) -> dict:
+    """Pool evaluate_pen reports over disjoint sources: per-source rows side by side, overall shares weighted
+    by their counts; the ROC tables stay per fold (their thresholds are each fold's own)."""
+    def pooled(rows: list[dict], weight: str, shares: tuple[str, ...], counts: tuple[str, ...]) -> dict:
+        total = sum(r[weight] for r in rows)
+        out = {k: sum(r[k] * r[weight] for r in rows) / max(total, 1) for k in shares}
+        out.update({k: sum(r[k] for r in rows) for k in counts})
+        return out
+
+    first = folds[0]
+    digits = {
+        "all": pooled([r["digits"]["all"] for r in folds], "n", ("digit_accuracy", "sum_accuracy",
+                      "naive_digit_accuracy", "naive_sum_accuracy", "flagged", "max_prob_flagged"), ("n", "blank")),
+        "sources": {k: v for r in folds for k, v in r["digits"]["sources"].items()},
+        "confusions": {k: v for r in folds for k, v in r["digits"]["confusions"].items()},
+    }
+    letters = [r["letters"] for r in folds]
+    pooled_letters = {
+        **pooled(letters, "n_not_digit_like", ("flagged", "max_prob_flagged"), ("n", "n_not_digit_like", "blank")),
+        **pooled(letters, "n", ("flagged_all", "max_prob_flagged_all"), ()),
+        "sources": {k: v for r in letters for k, v in r["sources"].items()},
+    }
+    return {**{k: first[k] for k in ("seed", "limit", "canvas_sides", "height_range", "brush_range",
+                                     "max_prob_threshold")},
+            "weights": ",".join(r["weights"] for r in folds), "sources": [s for r in folds for s in r["sources"]],
+            "note": "rotation: " + "; ".join(f"{r['weights']} on {', '.join(r['sources'])}" for r in folds),
+            "digits": digits, "letters": pooled_letters, "roc": None,
+            "folds": [{"weights": r["weights"], "sources": r["sources"], "roc": r["roc"]} for r in folds],
+            "seconds": sum(r["seconds"] for r in folds)}
 
 
 def main(argv=None) -> int:
@@ -105,7 +159,7 @@ def main(argv=None) -> int:
         if args.pen:
             from .pen import format_pen_report
 
-            report = evaluate_pen_cli(args)
+            report = evaluate_rotation(args) if "," in args.weights else evaluate_pen_cli(args)
             print(json.dumps(report) if args.json else f"{report['weights']}: {report['note']}\n"
                                                          + format_pen_report(report))
             return 0

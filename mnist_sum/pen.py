@@ -638,14 +638,17 @@ def format_pen_report(report: dict) -> str:
                   f"blank {letters['blank']}",
                   "  per source: " + ", ".join(f"{s} {r['flagged']:.1%} / p<{t:g} {r['max_prob_flagged']:.1%} (n={r['n']})"
                                                 for s, r in letters["sources"].items())]
-        lines += ["", "flag when score < threshold: digits flagged vs letters flagged (not digit-like)",
-                  f"{'target':>7}  {'digit_score: thr':>17} {'digits':>7} {'letters':>8}  "
-                  f"{'max prob: thr':>14} {'digits':>7} {'letters':>8}"]
-        for row in report["roc"]:
-            a, b = row["digit_score"], row["max_prob"]
-            lines.append(f"{row['target']:>7.1%}  {a['threshold']:>17.4g} {a['digits_flagged']:>7.2%} "
-                         f"{a['letters_flagged']:>8.2%}  {b['threshold']:>14.4g} {b['digits_flagged']:>7.2%} "
-                         f"{b['letters_flagged']:>8.2%}")
+        folds = report.get("folds") or [{"roc": report["roc"]}]
+        for fold in folds:
+            title = f" ({fold['weights']}, on {', '.join(fold['sources'])})" if "weights" in fold else ""
+            lines += ["", f"flag when score < threshold: digits flagged vs letters flagged (not digit-like){title}",
+                      f"{'target':>7}  {'digit_score: thr':>17} {'digits':>7} {'letters':>8}  "
+                      f"{'max prob: thr':>14} {'digits':>7} {'letters':>8}"]
+            for row in fold["roc"]:
+                a, b = row["digit_score"], row["max_prob"]
+                lines.append(f"{row['target']:>7.1%}  {a['threshold']:>17.4g} {a['digits_flagged']:>7.2%} "
+                             f"{a['letters_flagged']:>8.2%}  {b['threshold']:>14.4g} {b['digits_flagged']:>7.2%} "
+                             f"{b['letters_flagged']:>8.2%}")
     lines.append(f"\n{report['seconds']:.0f} s")
     return "\n".join(lines)
 

@@ -1,14 +1,16 @@
 """Train MNISTSumNet on the 60,000 MNIST training images: `python -m mnist_sum.train`.
 
-The defaults are the course exercise (MNIST only, 5 epochs) and reproduce the shipped weights (README: epoch
+The defaults are the course exercise: MNIST only, the original network, 5 epochs (README "Train": epoch
 lines, curves, times). Each step: a batch sliced from the tensors, batched augmentation (warp + stroke width),
 digit and sum cross-entropy summed plus the mix head's table loss, AdamW with a one-cycle learning rate, in
 bfloat16 autocast where the CPU has bf16 instructions. After every epoch the test split is evaluated. Runs
 write to runs/<date-time>/ unless --out names a file; the weights are written once, atomically, at the end,
 with the arguments (relative paths only) and metrics in their metadata.
 
---pen adds real pen-written digits (UNIPEN, pendigits/) and non-digits with a uniform target, and stores a
-not-a-digit threshold in the weights: see the README for what it does and does not reach yet.
+--pen is the run behind the shipped weights (6 epochs): it adds real pen-written digits (UNIPEN, pendigits/)
+with styled variants, 10,000 MNIST training digits re-drawn as pen strokes, and non-digits with a uniform
+target, and stores a not-a-digit threshold in the weights. --pen-holdout leaves whole sites out, for the
+held-out figures (README: "Real handwriting").
 """
 
 import argparse
@@ -29,7 +31,7 @@ from tqdm import tqdm
 from .cli import HelpFormatter, exit_with
 from .curves import plot_curves
 from .data import (CALIBRATION_WRITERS, PEN_DIR, DataNotFoundError, augment, calibration_writers, one_hot,
-                   open_split, pen_training_set, render_all)
+                   open_split, pen_training_set, redrawn_mnist, render_all)
 from .evaluate import evaluate_model
 from .model import MNISTSumNet, normalize
 from .pen import load_pen
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mnist_sum.train", description=__doc__,
                                 formatter_class=HelpFormatter)
     p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the training set")
+    p.add_argument("--epochs", type=int, default=None, help=f"passes over the training set (default: "
+                                                            f"{EXERCISE_EPOCHS}, or {PEN_EPOCHS} with --pen)")
     p.add_argument("--batch-size", type=int, default=128, help="images per step")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--mix-lr-scale", type=float, default=10.0, help="the tiny mix (sum) head learns this much faster")
@@ -60,21 +63,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in all (smoke tests)")
     p.add_argument("--no-eval", action="store_true", help="skip the per-epoch test evaluation")
     p.add_argument("--pen", action="store_true",
-                   help="also train on real pen digits (--pen-dir) and on non-digits with a uniform target, and store "
-                        "a not-a-digit threshold (experimental: see the README's leave-sources-out figures)")
+                   help="the shipped weights' recipe: also train on real pen digits (--pen-dir), on re-drawn MNIST "
+                        "digits (--redraw) and on non-digits with a uniform target, and store a not-a-digit threshold")
     p.add_argument("--pen-dir", default=None,
                    help="folder with the UNIPEN digits.npz and letters.npz (default: the repository's pendigits/)")
     p.add_argument("--pen-holdout", default="", help="comma-separated pen sources to leave out (e.g. apa,ced)")
     p.add_argument("--pen-copies", type=int, default=2, help="times each pen digit is drawn (random canvas, brush)")
     p.add_argument("--shapes", type=int, default=6000, help="synthetic non-digits (spirals, smileys, stars, ...)")
-    p.add_argument("--outlier-weight", type=float, default=0.5,
+    p.add_argument("--redraw", type=int, default=None,
+                   help=f"MNIST training digits also re-drawn as pen strokes, as sketch pads draw them (default: 0, "
+                        f"or {PEN_REDRAW:,} with --pen)")
+    p.add_argument("--outlier-weight", type=float, default=0.1,
                    help="weight of the not-a-digit loss (uniform target on drawings that are not digits)")
     p.add_argument("--flag-rate", type=float, default=0.005,
                    help="share of the calibration writers' pen digits the not-a-digit threshold may flag")
     return p
 
 
+EXERCISE_EPOCHS, PEN_EPOCHS = 5, 6  # the course exercise; the real-handwriting run (more data to learn)
+PEN_REDRAW = 10_000  # re-drawn MNIST digits in the real-handwriting run: ~1 minute of drawing on 2 cores
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_defaults(args) -> argparse.Namespace:
+    """Fill the options whose default depends on the run: the exercise (MNIST only) or --pen."""
+    if args.epochs is None:
+        args.epochs = PEN_EPOCHS if args.pen else EXERCISE_EPOCHS
+    if args.redraw is None:
+        args.redraw = PEN_REDRAW if args.pen else 0
+    return args
+
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -230,6 +248,7 @@ def train(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    args = resolve_defaults(args)
     device = pick_device(args.device)
     precision = pick_precision(args.precision, device)
     out = Path(args.out) if args.out else default_out()
@@ -245,6 +264,14 @@ def train(args) -> dict:
     test_ds = None if args.no_eval else open_split(args.data_dir, train=False)
     data = TrainSet(train_ds.pixels, train_ds.targets, seed=args.seed)
     holdout = tuple(s for s in args.pen_holdout.split(",") if s)
+    if args.redraw:
+        started = time.perf_counter()
+        pixels, kept = redrawn_mnist(train_ds.pixels, args.redraw, args.seed, workers=torch.get_num_threads())
+        data = TrainSet(torch.cat([data.pixels, pixels]), torch.cat([data.targets, train_ds.targets[kept]]),
+                        seed=args.seed)
+        log.append(f"re-drawn MNIST: {len(kept):,} training digits drawn as pen strokes in "
+                   f"{time.perf_counter() - started:.0f} s")
+        print(log[-1], flush=True)
     if args.pen:
         started = time.perf_counter()
         pixels, targets = pen_training_set(args.pen_dir, holdout, args.pen_copies, args.shapes, args.seed,

@@ -1,5 +1,6 @@
 """The MNIST-sum data contract: sum == digit + number, all ten numbers, stable test numbers."""
 
+import numpy as np
 import torch
 
 from mnist_sum import MNISTSum
@@ -65,3 +66,38 @@ def test_augment_keeps_shape_range_and_is_seeded(tiny_mnist):
     assert a.shape == pixels.shape and torch.equal(a, b)
     assert a.min() >= 0 and a.max() <= 1
     assert not torch.equal(a, pixels)
+
+
+def test_redrawn_mnist_digits_are_centred_ink_that_the_model_still_reads(mnist_test):
+    """Re-drawn as pen strokes, a digit stays itself: MNIST-style ink (light on dark, centred by mass), the
+    returned indices name the source digits, the same seed gives the same drawings, and the shipped model
+    reads them as their labels."""
+    from mnist_sum import load_model
+    from mnist_sum.data import one_hot, redrawn_mnist
+    from mnist_sum.model import normalize
+
+    pixels = mnist_test.pixels[:200]
+    x, kept = redrawn_mnist(pixels, 40, seed=3, workers=1)
+    again, kept_again = redrawn_mnist(pixels, 40, seed=3, workers=1)
+    assert torch.equal(x, again) and torch.equal(kept, kept_again)
+    assert x.shape == (len(kept), 1, 28, 28) and len(kept) >= 38 and len(set(kept.tolist())) == len(kept)
+    assert x.min() >= 0 and x.max() <= 1
+    grid = torch.arange(28.0)
+    mass = x.sum((1, 2, 3))
+    centre_y, centre_x = (x.sum((1, 3)) @ grid) / mass, (x.sum((1, 2)) @ grid) / mass
+    assert (centre_y - 13.5).abs().max() < 1.5 and (centre_x - 13.5).abs().max() < 1.5  # centred by mass, as MNIST
+    assert not torch.equal(x, pixels[kept])  # a new drawing, not the scanned image
+    with torch.inference_mode():
+        logits, _ = load_model()(normalize(x), one_hot(torch.zeros(len(x), dtype=torch.long)))
+    assert (logits.argmax(1) == mnist_test.targets[kept]).float().mean() >= 0.9
+
+
+def test_kept_out_items_are_every_8th_writer_or_letter():
+    from types import SimpleNamespace
+
+    from mnist_sum.data import kept_out
+
+    digits = SimpleNamespace(writer=np.array([0, 1, 8, 9, 16, 3]), __len__=lambda: 6)
+    assert kept_out(digits).tolist() == [True, False, True, False, True, False]
+    letters = type("Letters", (), {"writer": None, "__len__": lambda self: 17})()
+    assert np.flatnonzero(kept_out(letters)).tolist() == [0, 8, 16]

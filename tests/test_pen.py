@@ -227,6 +227,24 @@ def test_evaluate_pen_with_known_answers():
     assert "all" in format_pen_report(r)
 
 
+def test_a_rotation_pools_its_folds_as_one_evaluation_of_every_source():
+    """Two folds on disjoint sources pooled = the same reader on both sources at once (known counts)."""
+    from mnist_sum.evaluate import combine_pen_reports
+
+    digits, letters = fake_sets()
+    whole = evaluate_pen(ShapeReader(), digits, letters, progress=False)
+    folds = [{**evaluate_pen(ShapeReader(), digits.select(s), letters.select(s), progress=False),
+              "weights": f"fold-{s}", "sources": [s]} for s in ("a", "b")]
+    pooled = combine_pen_reports(folds)
+    assert pooled["digits"]["all"] == pytest.approx(whole["digits"]["all"])
+    assert pooled["digits"]["sources"] == whole["digits"]["sources"]
+    for key in ("n", "n_not_digit_like", "flagged", "flagged_all", "max_prob_flagged", "blank"):
+        assert pooled["letters"][key] == pytest.approx(whole["letters"][key]), key
+    assert [f["sources"] for f in pooled["folds"]] == [["a"], ["b"]]
+    text = format_pen_report(pooled)
+    assert "(fold-a, on a)" in text and "(fold-b, on b)" in text
+
+
 def test_evaluate_pen_is_the_same_in_worker_processes():
     digits, letters = fake_sets()
     one = evaluate_pen(ShapeReader(), digits, letters, seed=4, progress=False)

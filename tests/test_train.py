@@ -39,9 +39,9 @@ def test_same_seed_and_threads_give_the_same_weights(tiny_mnist, tmp_path):
 def test_help_lists_every_hyperparameter_with_its_default():
     out = " ".join(build_parser().format_help().split())  # argparse wraps lines
     for flag in ("--data-dir", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--precision", "--out",
-                 "--max-steps", "--pen", "--pen-dir", "--pen-holdout"):
+                 "--max-steps", "--pen", "--pen-dir", "--pen-holdout", "--redraw", "--outlier-weight"):
         assert flag in out
-    for default in ("(default: 5)", "(default: 128)", "(default: 0.002)", "(default: auto)", "(default: data)"):
+    for default in ("(default: 5, or 6 with --pen)", "(default: 128)", "(default: 0.002)", "(default: auto)", "(default: data)"):
         assert default in out
 
 
@@ -131,6 +131,6 @@ def test_held_out_sources_come_from_the_weights(tmp_path):
     for holdout, expected in cases.items():
         path = save_weights(MNISTSumNet(), tmp_path / f"{holdout or 'all'}.safetensors",
                             train_args={"pen": True, "pen_holdout": holdout})
-        chosen, note = evaluate.unseen_sources(path, sources)
+        chosen, only_kept_out, note = evaluate.unseen_sources(path, sources)
         assert chosen == expected
-        assert ("NOT held-out" in note) == (holdout == "")
+        assert only_kept_out == (holdout == "") == ("kept-out writers" in note)
