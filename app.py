@@ -315,8 +315,15 @@ def about_model(path: Path = WEIGHTS) -> str:
     """A few lines on the network and its test accuracy, as measured by training and stored in the weights."""
     meta = read_metadata(path)
     final = meta.get("metrics", {}).get("final", {})
-    epochs = meta.get("train_args", {}).get("epochs")
-    trained = f"Trained for {epochs} epochs" if epochs else "Trained"
+    args = meta.get("train_args", {})
+    epochs = args.get("epochs")
+    if args.get("pen"):
+        first = "Trained on the 60,000 MNIST training images, then" if args.get("init") else "Trained"
+        trained = (f"{first} for {epochs} epochs on MNIST together with digits pen-written by real people "
+                   f"(UNIPEN), MNIST digits re-drawn as pen strokes, and letters and shapes it learns to call "
+                   f"\"not a digit\"")
+    else:
+        trained = (f"Trained for {epochs} epochs" if epochs else "Trained") + " on the 60,000 MNIST training images"
     if "test_digit" in final and "test_sum" in final:
         accuracy = (f"On the 10,000 MNIST test images it reads **{final['test_digit']:.2%}** of the digits and gets "
                     f"**{final['test_sum']:.2%}** of the sums right.")
@@ -326,7 +333,7 @@ def about_model(path: Path = WEIGHTS) -> str:
         "**The network** (MNISTSumNet, PyTorch): three convolutions and a max-pool feed a classifier "
         "(1000 → 512 → 256 → 10) that reads the digit; a small *mix* head (20 → 50 → 20) takes the digit "
         "probabilities next to the one-hot number and predicts the sum 0-18. "
-        f"{trained} on the 60,000 MNIST training images, with random warps and stroke widths. {accuracy} "
+        f"{trained}, with random warps and stroke widths. {accuracy} "
         "Your drawing is cropped, scaled, given MNIST's stroke width and centred in 28×28 pixels, like the "
         "MNIST digits; the small image shows what the network saw."
     )

@@ -37,7 +37,7 @@ from mnist_sum.cli import HelpFormatter  # noqa: E402
 from mnist_sum.data import DataNotFoundError, one_hot, open_split  # noqa: E402
 from mnist_sum.model import MNISTSumNet, normalize  # noqa: E402
 from mnist_sum.train import TrainSet, build_model, make_optimizer, pick_precision, train_epoch  # noqa: E402
-from mnist_sum.train import build_parser as build_train_parser  # noqa: E402
+from mnist_sum.train import build_parser as build_train_parser, resolve_defaults  # noqa: E402
 
 TARGET_RATIO = 1.6
 TARGET_RUN_S = 270  # the whole 5-epoch exercise, on 2 free cores
@@ -52,7 +52,8 @@ class ProjectLoop:
     """The project's training step: train_epoch with train.py's arguments, optimizer and schedule."""
 
     def __init__(self, train_ds, batch_size: int, total_steps: int, seed: int = 0):
-        self.args = build_train_parser().parse_args(["--batch-size", str(batch_size), "--seed", str(seed)])
+        args = build_train_parser().parse_args(["--batch-size", str(batch_size), "--seed", str(seed)])
+        self.args = resolve_defaults(args)
         torch.manual_seed(seed)
         self.device = torch.device("cpu")
         self.precision = pick_precision(self.args.precision, self.device)
@@ -77,7 +78,7 @@ class BareLoop:
     """The reference: slices of one pre-normalized tensor, plain forward/backward/AdamW, nothing else."""
 
     def __init__(self, train_ds, batch_size: int, seed: int = 0):
-        defaults = build_train_parser().parse_args([])
+        defaults = resolve_defaults(build_train_parser().parse_args([]))
         torch.manual_seed(seed)
         self.model = MNISTSumNet()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=defaults.lr,  # one group, no schedule

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from .model import normalize
 from .pen import DIGIT_LIKE_LETTERS, load_pen, nondigit_strokes, render_inputs28, styled
 from .preprocess import to_input28
-from .sketches import FORMATS, centre_line, draw_digit
+from .sketches import centre_line, draw_digit
 
 TEST_NUMBER_SEED = 20_240_917  # the test split's numbers are fixed, so every evaluation sees the same pairs
 DOWNLOAD_TIMEOUT_S = 10  # per mirror; an offline machine fails at once, a slow one gets this long
@@ -239,7 +239,7 @@ def _render_chunk(job: tuple) -> tuple:
 
 def redrawn_mnist(pixels: torch.Tensor, n: int, seed: int = 0, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """n MNIST training digits re-drawn as pen strokes (centre line, round pen of random width, random canvas,
-    size, place and pixel format, as `sketches` draws the test digits) and read back by the predictor's
+    size and place, as `sketches` draws the test digits, in the pad's format) and read back by the predictor's
     preprocessing: the thin, even strokes of a sketch pad, which MNIST's scanned ink lacks.
 
     pixels: (N, 1, 28, 28) in [0, 1] (the training split only). Returns the (K, 1, 28, 28) inputs and the (K,)
@@ -263,7 +263,7 @@ def _redraw_chunk(job: tuple) -> tuple[np.ndarray, np.ndarray]:
         points, links = centre_line(image)
         if not len(points):
             continue
-        drawing, _, _ = draw_digit(points, links, FORMATS[rng.integers(len(FORMATS))], rng)
+        drawing, _, _ = draw_digit(points, links, "dark_on_light", rng)  # the pad's format; the reader evens out the rest
         ink = to_input28(drawing)
         if ink is not None:
             inputs.append(ink)

@@ -39,10 +39,22 @@ def test_same_seed_and_threads_give_the_same_weights(tiny_mnist, tmp_path):
 def test_help_lists_every_hyperparameter_with_its_default():
     out = " ".join(build_parser().format_help().split())  # argparse wraps lines
     for flag in ("--data-dir", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--precision", "--out",
-                 "--max-steps", "--pen", "--pen-dir", "--pen-holdout", "--redraw", "--outlier-weight"):
+                 "--max-steps", "--pen", "--pen-dir", "--pen-holdout", "--redraw", "--outlier-weight", "--init"):
         assert flag in out
-    for default in ("(default: 5, or 6 with --pen)", "(default: 128)", "(default: 0.002)", "(default: auto)", "(default: data)"):
+    for default in ("(default: 5, or 3 with --pen)", "(default: 128)", "(default: 0.002, or 0.001 with --pen)", "(default: auto)", "(default: data)"):
         assert default in out
+
+
+def test_init_starts_from_the_given_weights_and_records_them(tiny_mnist, tmp_path):
+    start, same, moved = (tmp_path / f"{name}.safetensors" for name in ("start", "same", "moved"))
+    common = ["--data-dir", tiny_mnist, "--batch-size", "16", "--threads", "1", "--no-eval"]
+    main(common + ["--max-steps", "2", "--out", str(start)])
+    main(common + ["--max-steps", "0", "--init", str(start), "--out", str(same)])  # no step: the weights as given
+    main(common + ["--max-steps", "2", "--init", str(start), "--out", str(moved)])
+    a, b, c = (load_model(p).state_dict() for p in (start, same, moved))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert read_metadata(moved)["train_args"]["init"] == os.path.relpath(start)
 
 
 def test_a_default_run_never_touches_the_shipped_weights(tiny_mnist, tmp_path, monkeypatch, capsys):
