@@ -263,7 +263,8 @@ def _redraw_chunk(job: tuple) -> tuple[np.ndarray, np.ndarray]:
         points, links = centre_line(image)
         if not len(points):
             continue
-        drawing, _, _ = draw_digit(points, links, "dark_on_light", rng)  # the pad's format; the reader evens out the rest
+        # the pad's own format: the reader turns every format into the same ink
+        drawing, _, _ = draw_digit(points, links, "dark_on_light", rng)
         ink = to_input28(drawing)
         if ink is not None:
             inputs.append(ink)

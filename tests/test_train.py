@@ -41,7 +41,8 @@ def test_help_lists_every_hyperparameter_with_its_default():
     for flag in ("--data-dir", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--precision", "--out",
                  "--max-steps", "--pen", "--pen-dir", "--pen-holdout", "--redraw", "--outlier-weight", "--init"):
         assert flag in out
-    for default in ("(default: 5, or 3 with --pen)", "(default: 128)", "(default: 0.002, or 0.001 with --pen)", "(default: auto)", "(default: data)"):
+    for default in ("(default: 5, or 3 with --pen)", "(default: 128)", "(default: 0.002, or 0.001 with --pen)",
+                    "(default: auto)", "(default: data)"):
         assert default in out
 
 
