@@ -223,10 +223,16 @@ def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_
 def render_all(items: list, seed: int, workers: int, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """`pen.render_inputs28` over many items in `workers` processes, chunk by chunk, each chunk with its own
     seed (the result does not depend on `workers`); (K, 28, 28) float32 inputs and the (K,) kept indices."""
-    jobs = [(items[i:i + chunk], seed * 100_003 + i) for i in range(0, len(items), chunk)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = list(tqdm(pool.map(_render_chunk, jobs), total=len(jobs), desc="drawing pen data", leave=False))
+    return _in_chunks(_render_chunk, items, seed, workers, chunk, "drawing pen data")
+
+
+def _in_chunks(job_fn, items, seed: int, workers: int, chunk: int, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """job_fn((items[i:i + chunk], seed_i)) -> (inputs, kept within the chunk), run over every chunk in `workers`
+    processes; the inputs joined, and the kept positions as indices into `items`."""
     starts = range(0, len(items), chunk)
+    jobs = [(items[i:i + chunk], seed * 100_003 + i) for i in starts]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = list(tqdm(pool.map(job_fn, jobs), total=len(jobs), desc=desc, leave=False))
     return (np.concatenate([r[0] for r in results]),
             np.concatenate([r[1] + start for r, start in zip(results, starts)]))
 
@@ -245,13 +251,8 @@ def redrawn_mnist(pixels: torch.Tensor, n: int, seed: int = 0, workers: int = 2)
     pixels: (N, 1, 28, 28) in [0, 1] (the training split only). Returns the (K, 1, 28, 28) inputs and the (K,)
     indices into pixels they come from (a drawing the reader calls blank is dropped)."""
     order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(seed))[:n].numpy()
-    chunk = 500
-    jobs = [(pixels[order[i:i + chunk], 0].numpy(), seed * 100_003 + i) for i in range(0, len(order), chunk)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = list(tqdm(pool.map(_redraw_chunk, jobs), total=len(jobs), desc="re-drawing MNIST", leave=False))
-    inputs = np.concatenate([r[0] for r in results])
-    kept = np.concatenate([order[i:i + chunk][r[1]] for i, r in zip(range(0, len(order), chunk), results)])
-    return torch.from_numpy(inputs).unsqueeze(1), torch.from_numpy(kept).long()
+    inputs, kept = _in_chunks(_redraw_chunk, pixels[order, 0].numpy(), seed, workers, 500, "re-drawing MNIST")
+    return torch.from_numpy(inputs).unsqueeze(1), torch.from_numpy(order[kept]).long()
 
 
 def _redraw_chunk(job: tuple) -> tuple[np.ndarray, np.ndarray]:

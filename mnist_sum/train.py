@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from .cli import HelpFormatter, exit_with
 from .curves import plot_curves
-from .data import (CALIBRATION_WRITERS, PEN_DIR, DataNotFoundError, augment, calibration_writers, one_hot,
-                   open_split, pen_training_set, redrawn_mnist, render_all)
+from .data import (CALIBRATION_WRITERS, PEN_DIR, DataNotFoundError, augment, kept_out, one_hot, open_split,
+                   pen_training_set, redrawn_mnist, render_all)
 from .evaluate import evaluate_model
 from .model import MNISTSumNet, normalize
 from .pen import load_pen
@@ -345,7 +345,7 @@ def calibrate(model, pen_dir, holdout: tuple[str, ...], flag_rate: float, seed: 
     """The not-a-digit threshold: the digit_score below which `flag_rate` of the pen digits by the calibration
     writers (never trained on; held-out sources excluded) fall."""
     digits = load_pen(pen_dir, "digits")
-    digits = digits.subset(calibration_writers(digits.writer) & ~np.isin(digits.source, holdout))
+    digits = digits.subset(kept_out(digits) & ~np.isin(digits.source, holdout))
     pixels, _ = render_all(digits.items, seed + 1, workers=torch.get_num_threads())
     no_number = torch.zeros(1, 10)  # the digit head does not read the number
     logits = torch.cat([model(normalize(torch.from_numpy(batch)).unsqueeze(1), no_number.expand(len(batch), 10))[0]
