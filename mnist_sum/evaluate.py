@@ -74,13 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def pen_holdout(weights) -> tuple[str, ...] | None:
+    """The pen sources a weights file was trained without, from its metadata; None when it never saw pen data."""
+    args = read_metadata(weights).get("train_args", {})
+    if not args.get("pen"):
+        return None
+    return tuple(s for s in args["pen_holdout"].split(",") if s)
+
+
 def unseen_sources(weights, available: tuple[str, ...]) -> tuple[tuple[str, ...], bool, str]:
     """The pen sources a weights file did not train on, from its metadata; whether only the never-trained
     items (`data.kept_out`) of them are unseen; and a note saying which."""
-    args = read_metadata(weights).get("train_args", {})
-    if not args.get("pen"):
+    holdout = pen_holdout(weights)
+    if holdout is None:
         return available, False, "trained on MNIST only: every source is unseen"
-    holdout = tuple(s for s in args["pen_holdout"].split(",") if s)
     if not holdout:
         return available, True, ("trained on every pen source: only its kept-out writers' digits and letters "
                                  "(never trained on, same sites) are measured; held-out sources: the README's folds")
@@ -108,17 +115,16 @@ def evaluate_pen_cli(args) -> dict:
 def evaluate_rotation(args) -> dict:
     """--pen with several weights (leave-sources-out folds): each on the sources it did not train on, then one
     report over all of them (the folds must hold out disjoint sources); each fold's ROC table is kept."""
-    folds = []
-    for weights in args.weights.split(","):
-        one = argparse.Namespace(**{**vars(args), "weights": weights})
-        report = evaluate_pen_cli(one)
-        if report["note"].startswith(("trained on every", "trained on MNIST")):
+    runs = args.weights.split(",")
+    holdouts = [pen_holdout(weights) for weights in runs]  # checked before minutes of drawing and reading
+    for weights, holdout in zip(runs, holdouts):
+        if not holdout:
             raise ValueError(f"{weights} held out no pen source: a rotation needs leave-sources-out runs")
-        folds.append(report)
-    sources = [s for r in folds for s in r["sources"]]
+    sources = [s for holdout in holdouts for s in holdout]
     if len(set(sources)) < len(sources):
         raise ValueError(f"the folds hold out overlapping sources ({', '.join(sources)}): each must be its own")
-    return combine_pen_reports(folds)
+    return combine_pen_reports([evaluate_pen_cli(argparse.Namespace(**{**vars(args), "weights": weights}))
+                                for weights in runs])
 
 
 def combine_pen_reports(folds: list[dict]) -> dict:

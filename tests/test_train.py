@@ -147,3 +147,17 @@ def test_held_out_sources_come_from_the_weights(tmp_path):
         chosen, only_kept_out, note = evaluate.unseen_sources(path, sources)
         assert chosen == expected
         assert only_kept_out == (holdout == "") == ("kept-out writers" in note)
+
+
+def test_a_rotation_refuses_runs_without_or_with_overlapping_held_out_sources(tmp_path):
+    from mnist_sum.model import MNISTSumNet
+    from mnist_sum.weights import save_weights
+
+    paths = {}
+    for name, args in {"mnist": {}, "every": {"pen": True, "pen_holdout": ""},
+                       "va": {"pen": True, "pen_holdout": "val,apa"}, "ap": {"pen": True, "pen_holdout": "apa"}}.items():
+        paths[name] = str(save_weights(MNISTSumNet(), tmp_path / f"{name}.safetensors", train_args=args))
+    for pair, why in ((("va", "mnist"), "held out no pen source"), (("va", "every"), "held out no pen source"),
+                      (("va", "ap"), "overlapping sources")):
+        with pytest.raises(SystemExit, match=why):  # refused at once, before any drawing
+            evaluate.main(["--pen", str(PEN_DIR), "--weights", ",".join(paths[k] for k in pair)])
