@@ -17,7 +17,7 @@ from torchvision.datasets import MNIST
 from tqdm import tqdm
 
 from .model import normalize
-from .pen import DIGIT_LIKE_LETTERS, load_pen, nondigit_strokes, render_inputs28, styled
+from .pen import DIGIT_LIKE_LETTERS, load_pen, nondigit_strokes, render_inputs28, styled, writer_jitter
 from .preprocess import to_input28
 from .sketches import centre_line, draw_digit
 
@@ -198,10 +198,11 @@ def kept_out(pen) -> np.ndarray:
 
 
 def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_shapes: int = 6000, seed: int = 0,
-                     workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pen digits (each drawn `copies` times on random canvases, plus one `pen.styled` variant of each 0, 1, 5
-    and 7: slashed, flagged, crossed, bar apart), letters that do not look like digits and synthetic
-    non-digits (spirals, smileys, stars, ...), all read by the predictor's own preprocessing.
+                     workers: int = 2, jittered: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pen digits (each drawn `copies` times on random canvases, `jittered` more times as another hand might
+    write it (`pen.writer_jitter`), plus a `pen.styled` variant of each 0, 1, 5 and 7, jittered ones too:
+    slashed, flagged, crossed, bar apart), letters that do not look like digits and synthetic non-digits (spirals, smileys,
+    stars, ...), all read by the predictor's own preprocessing.
 
     Sources in `holdout` and the `kept_out` items are left out. Returns pixels (M, 1, 28, 28) float32 in
     [0, 1] and targets (M,) int64: the digit, or NOT_A_DIGIT."""
@@ -210,11 +211,13 @@ def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_
     letters = letters.subset(~np.isin(letters.source, holdout) & ~kept_out(letters)
                              & ~np.isin(letters.labels, sorted(DIGIT_LIKE_LETTERS)))
     rng = np.random.default_rng(seed)
-    variants = [(v, d) for strokes, d in zip(digits.items, digits.labels.tolist())
+    others = [writer_jitter(strokes, rng) for _ in range(jittered) for strokes in digits.items]
+    labels = np.tile(digits.labels, 1 + jittered)
+    variants = [(v, d) for strokes, d in zip(digits.items + others, labels.tolist())
                 if (v := styled(strokes, d, rng)) is not None]
     shapes = [nondigit_strokes(rng) for _ in range(n_shapes)]
-    items = digits.items * copies + [v for v, _ in variants] + letters.items + shapes
-    targets = np.concatenate([np.tile(digits.labels, copies), np.array([d for _, d in variants], int),
+    items = digits.items * copies + others + [v for v, _ in variants] + letters.items + shapes
+    targets = np.concatenate([np.tile(digits.labels, copies + jittered), np.array([d for _, d in variants], int),
                               np.full(len(letters) + n_shapes, NOT_A_DIGIT)])
     pixels, kept = render_all(items, seed, workers)
     return torch.from_numpy(pixels).unsqueeze(1), torch.from_numpy(targets[kept]).long()

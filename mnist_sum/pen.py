@@ -229,7 +229,9 @@ def styled(strokes, digit: int, rng: np.random.Generator) -> list[np.ndarray] | 
         return points + [_line((cx - lean, bottom + 0.08 * h), (cx + lean, top - 0.08 * h))]
     if digit == 1:  # the flag: from the top of the stem down to the left; a foot under half of them
         tip = everything[everything[:, 1].argmin()]
-        flag = _line(tip + np.array([-rng.uniform(0.25, 0.45), rng.uniform(0.2, 0.4)]) * h, tip)
+        across = rng.uniform(0.25, 0.55)
+        down = rng.uniform(max(0.2, 0.45 * across), 0.48)  # steeper than ~24 degrees: a seven's bar is level
+        flag = _line(tip + np.array([-across, down]) * h, tip)
         extra = [flag]
         if rng.random() < 0.5:
             foot = everything[everything[:, 1].argmax()]
@@ -251,9 +253,34 @@ def styled(strokes, digit: int, rng: np.random.Generator) -> list[np.ndarray] | 
         angle = rng.uniform(-0.2, 0.2)
         turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         centre = points[bar].mean(0)
-        moved = (points[bar] - centre) @ turn.T + centre + np.array([rng.uniform(0, 0.15), -rng.uniform(0.08, 0.2)]) * h
+        moved = (points[bar] - centre) @ turn.T + centre + np.array([rng.uniform(-0.05, 0.15), -rng.uniform(0.08, 0.3)]) * h
         return [moved if k == bar else st for k, st in enumerate(points)]
     return None
+
+
+def writer_jitter(strokes, rng: np.random.Generator) -> list[np.ndarray]:
+    """The same pen digit as another hand might write it: leaning (shear up to 0.3), narrower or wider (x0.75-
+    1.25), turned (up to 8 degrees), bent by a smooth wave of ~4 % of its height, and, written in several
+    strokes, each stroke a little apart (~3 %). Writers differ in all of these; the 28x28 warp in training only
+    moves whole images. Returns new strokes (y down, the item's units)."""
+    points = [np.asarray(st, np.float64).reshape(-1, 2) for st in strokes if len(st)]
+    everything = np.concatenate(points)
+    centre = (everything.min(0) + everything.max(0)) / 2
+    h = max(np.ptp(everything[:, 1]), np.ptp(everything[:, 0]), 1e-6)
+    angle, shear, width = rng.uniform(-0.14, 0.14), rng.uniform(-0.3, 0.3), rng.uniform(0.75, 1.25)
+    cos, sin = np.cos(angle), np.sin(angle)
+    matrix = np.array([[cos, -sin], [sin, cos]]) @ np.array([[width, -shear], [0.0, 1.0]])  # shear: x moves with y
+    direction = rng.normal(size=(2, 2))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    wave_len, phase = rng.uniform(0.8, 2.0) * h, rng.uniform(0, 2 * np.pi, 2)
+    out = []
+    for st in points:
+        st = _densify(st, 0.03 * h)
+        bend = sum(0.04 * h * np.sin(2 * np.pi * (st @ direction[k]) / wave_len + phase[k])[:, None] * direction[1 - k]
+                   for k in range(2))
+        apart = rng.normal(0, 0.03 * h, 2) if len(points) > 1 else 0.0
+        out.append((st - centre + bend) @ matrix.T + centre + apart)
+    return out
 
 
 def _line(a, b, n: int = 8) -> np.ndarray:

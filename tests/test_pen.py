@@ -9,7 +9,7 @@ import pytest
 
 from mnist_sum.pen import (BRUSH_RANGE, HEIGHT_RANGE, MAX_WIDTH, NONDIGIT_KINDS, TRAIN_SIDES, PenSet,
                            evaluate_pen, format_pen_report, load_pen, nondigit_strokes, pen_folder, render,
-                           render_inputs28, render_random, styled)
+                           render_inputs28, render_random, styled, writer_jitter)
 from mnist_sum.preprocess import to_input28
 
 SEVEN = [np.array([[0, 0], [60, 0], [25, 100]])]  # a "7" in tablet units: 100 tall, 60 wide, y down
@@ -304,3 +304,33 @@ def test_digits_without_a_style_and_single_stroke_fives_are_left_alone():
     rng = np.random.default_rng(0)
     assert styled(SEVEN, 3, rng) is None
     assert styled([np.array([[0, 0], [10, 10]])], 5, rng) is None  # no separate bar to move
+
+
+def test_writer_jitter_keeps_the_strokes_and_the_digit_size():
+    two_strokes = [ONE[0], np.array([[30, 20], [50, 0]])]  # a one with its flag as a separate stroke
+    for seed in range(20):
+        out = writer_jitter(two_strokes, np.random.default_rng(seed))
+        assert len(out) == 2 and all(s.ndim == 2 and s.shape[1] == 2 and np.isfinite(s).all() for s in out)
+        ink = np.concatenate(out)
+        height = np.ptp(ink[:, 1])
+        assert 80 < height < 125  # turned, bent and shifted a little, never rescaled: still about 100 tall
+        assert abs(ink.mean(0) - np.concatenate(two_strokes).mean(0)).max() < 25  # stays where it was
+
+
+def test_writer_jitter_is_seeded_and_varies():
+    a = writer_jitter(SEVEN, np.random.default_rng(3))
+    assert all(np.array_equal(x, y) for x, y in zip(a, writer_jitter(SEVEN, np.random.default_rng(3))))
+    b = writer_jitter(SEVEN, np.random.default_rng(4))
+    assert not np.allclose(a[0], b[0])
+
+
+def test_a_jittered_pen_digit_is_still_read_as_itself(pen_dir):
+    from mnist_sum.predict import Predictor
+
+    pen = load_pen(pen_dir, "digits")
+    predictor = Predictor()
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(pen.items), 60, replace=False)
+    read = [predictor.predict(render_random(writer_jitter(pen.items[i], rng), rng), 0) for i in picks]
+    hits = sum(p is not None and p.digit == pen.labels[i] for p, i in zip(read, picks))
+    assert hits >= 55  # the shipped weights read ~98 % of plain pen digits: the jitter keeps them digits

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from mnist_sum import evaluate, load_model
-from mnist_sum.data import PEN_DIR
-from mnist_sum.train import build_parser, cpu_has_fast_bf16, main, pick_precision
-from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
+from mnist_sum.data import PEN_DIR, one_hot
+from mnist_sum.model import MNISTSumNet
+from mnist_sum.train import build_parser, cpu_has_fast_bf16, distill_loss, main, pick_precision, resolve_defaults
+from mnist_sum.weights import EXERCISE_WEIGHTS, SHIPPED_WEIGHTS, read_metadata
 
 
 def test_smoke_run_writes_loadable_weights_curves_and_metadata(tiny_mnist, tmp_path, capsys):
@@ -39,11 +40,43 @@ def test_same_seed_and_threads_give_the_same_weights(tiny_mnist, tmp_path):
 def test_help_lists_every_hyperparameter_with_its_default():
     out = " ".join(build_parser().format_help().split())  # argparse wraps lines
     for flag in ("--data-dir", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--precision", "--out",
-                 "--max-steps", "--pen", "--pen-dir", "--pen-holdout", "--redraw", "--outlier-weight", "--init"):
+                 "--max-steps", "--pen", "--pen-dir", "--pen-holdout", "--redraw", "--outlier-weight", "--init",
+                 "--distill", "--pen-jitter", "--ema"):
         assert flag in out
     for default in ("(default: 5, or 3 with --pen)", "(default: 128)", "(default: 0.002, or 0.001 with --pen)",
-                    "(default: auto)", "(default: data)"):
+                    "(default: auto)", "(default: data)", "(default: 0, or 0.5 with --pen)",
+                    "with --pen the exercise's mnist_sum/weights/mnist_sum.safetensors"):
         assert default in out
+
+
+def test_the_pen_run_continues_the_exercise_and_distils_only_from_weights_it_starts_from():
+    pen = resolve_defaults(build_parser().parse_args(["--pen"]))
+    assert (pen.epochs, pen.lr, pen.redraw, pen.distill, pen.pen_jitter, pen.ema) == (3, 1e-3, 20_000, 0.5, 1, 0.998)
+    assert pen.init == str(EXERCISE_WEIGHTS) and EXERCISE_WEIGHTS.is_file()
+    scratch = resolve_defaults(build_parser().parse_args(["--pen", "--init", "none"]))
+    assert scratch.init is None and scratch.distill == 0
+    exercise = resolve_defaults(build_parser().parse_args([]))
+    assert (exercise.epochs, exercise.lr, exercise.redraw, exercise.init, exercise.distill, exercise.ema) == \
+        (5, 2e-3, 0, None, 0, 0)
+    with pytest.raises(ValueError, match="--distill needs --init"):
+        resolve_defaults(build_parser().parse_args(["--distill", "1"]))
+
+
+def test_distill_loss_is_zero_against_itself_and_pulls_towards_the_teacher():
+    torch.manual_seed(0)
+    teacher, student = MNISTSumNet().eval(), MNISTSumNet()
+    images, numbers = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    mask = torch.tensor([True] * 5 + [False] * 3)
+    with torch.no_grad():
+        own = teacher(images, one_hot(numbers))[0]
+        assert distill_loss(teacher, images, numbers, own, mask, "cpu", "fp32").abs() < 1e-5
+        assert distill_loss(teacher, images, numbers, own, torch.zeros(8, dtype=torch.bool), "cpu", "fp32") == 0
+    student_logits = student(images, one_hot(numbers))[0]
+    loss = distill_loss(teacher, images, numbers, student_logits, mask, "cpu", "fp32")
+    assert loss > 0
+    loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())  # the teacher stays as it is
+    assert sum(float(p.grad.abs().sum()) for p in student.parameters() if p.grad is not None) > 0
 
 
 def test_init_starts_from_the_given_weights_and_records_them(tiny_mnist, tmp_path):
@@ -161,3 +194,19 @@ def test_a_rotation_refuses_runs_without_or_with_overlapping_held_out_sources(tm
                       (("va", "ap"), "overlapping sources")):
         with pytest.raises(SystemExit, match=why):  # refused at once, before any drawing
             evaluate.main(["--pen", str(PEN_DIR), "--weights", ",".join(paths[k] for k in pair)])
+
+
+def test_ema_saves_the_moving_average_of_the_steps_weights(tiny_mnist, tmp_path):
+    """Training is the same with or without --ema; only what is saved differs. After two steps w1, w2, decay d
+    saves d * w1 + (1 - d) * w2, so the runs at 0.5 and 0.25 and the plain one (w2) must satisfy
+    ema(0.25) = (ema(0.5) + w2) / 2."""
+    common = ["--data-dir", tiny_mnist, "--batch-size", "16", "--threads", "1", "--no-eval", "--max-steps", "2",
+              "--precision", "fp32"]
+    paths = {d: tmp_path / f"ema{d}.safetensors" for d in ("0", "0.5", "0.25")}
+    for decay, path in paths.items():
+        main(common + ["--ema", decay, "--out", str(path)])
+    plain, half, quarter = (load_model(paths[d]).state_dict() for d in ("0", "0.5", "0.25"))
+    floats = [k for k in plain if plain[k].is_floating_point()]
+    assert not all(torch.equal(plain[k], half[k]) for k in floats)
+    for k in floats:
+        torch.testing.assert_close(quarter[k], (half[k] + plain[k]) / 2, atol=1e-6, rtol=1e-5)

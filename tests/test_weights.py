@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from mnist_sum import MNISTSumNet, load_model
-from mnist_sum.weights import SHIPPED_WEIGHTS, WeightsError, read_metadata, save_weights
+from mnist_sum.weights import EXERCISE_WEIGHTS, SHIPPED_WEIGHTS, WeightsError, read_metadata, save_weights
 
 
 def trained_looking_model(seed=0):
@@ -80,3 +80,8 @@ def test_shipped_weights_load_and_record_how_they_were_made():
     assert meta["train_args"]["epochs"] <= 5
     assert json.dumps(meta["metrics"]["final"])  # the figures the README and the app quote
     assert SHIPPED_WEIGHTS.stat().st_size < 5e6
+
+
+def test_the_pen_run_starts_from_the_exercise_trained_on_mnist_only():
+    args = read_metadata(EXERCISE_WEIGHTS)["train_args"]
+    assert not args.get("pen") and not args.get("init") and args["epochs"] == 5
