@@ -201,8 +201,8 @@ def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_
                      workers: int = 2, jittered: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Pen digits (each drawn `copies` times on random canvases, `jittered` more times as another hand might
     write it (`pen.writer_jitter`), plus a `pen.styled` variant of each 0, 1, 5 and 7, jittered ones too:
-    slashed, flagged, crossed, bar apart), letters that do not look like digits and synthetic non-digits (spirals, smileys,
-    stars, ...), all read by the predictor's own preprocessing.
+    slashed, flagged, crossed, bar apart), letters that do not look like digits and synthetic non-digits
+    (spirals, smileys, stars, ...), all read by the predictor's own preprocessing.
 
     Sources in `holdout` and the `kept_out` items are left out. Returns pixels (M, 1, 28, 28) float32 in
     [0, 1] and targets (M,) int64: the digit, or NOT_A_DIGIT."""

@@ -253,7 +253,8 @@ def styled(strokes, digit: int, rng: np.random.Generator) -> list[np.ndarray] | 
         angle = rng.uniform(-0.2, 0.2)
         turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         centre = points[bar].mean(0)
-        moved = (points[bar] - centre) @ turn.T + centre + np.array([rng.uniform(-0.05, 0.15), -rng.uniform(0.08, 0.3)]) * h
+        shift = np.array([rng.uniform(-0.05, 0.15), -rng.uniform(0.08, 0.3)]) * h  # right a little, well up
+        moved = (points[bar] - centre) @ turn.T + centre + shift
         return [moved if k == bar else st for k, st in enumerate(points)]
     return None
 
@@ -264,9 +265,11 @@ def writer_jitter(strokes, rng: np.random.Generator) -> list[np.ndarray]:
     strokes, each stroke a little apart (~3 %). Writers differ in all of these; the 28x28 warp in training only
     moves whole images. Returns new strokes (y down, the item's units)."""
     points = [np.asarray(st, np.float64).reshape(-1, 2) for st in strokes if len(st)]
+    if not points:
+        raise ValueError("nothing to jitter: the item has no points")
     everything = np.concatenate(points)
     centre = (everything.min(0) + everything.max(0)) / 2
-    h = max(np.ptp(everything[:, 1]), np.ptp(everything[:, 0]), 1e-6)
+    h = max(np.ptp(everything[:, 1]), np.ptp(everything[:, 0]), 1e-6)  # the item's size, its units
     angle, shear, width = rng.uniform(-0.14, 0.14), rng.uniform(-0.3, 0.3), rng.uniform(0.75, 1.25)
     cos, sin = np.cos(angle), np.sin(angle)
     matrix = np.array([[cos, -sin], [sin, cos]]) @ np.array([[width, -shear], [0.0, 1.0]])  # shear: x moves with y

@@ -317,6 +317,11 @@ def test_writer_jitter_keeps_the_strokes_and_the_digit_size():
         assert abs(ink.mean(0) - np.concatenate(two_strokes).mean(0)).max() < 25  # stays where it was
 
 
+def test_writer_jitter_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="no points"):
+        writer_jitter([np.zeros((0, 2))], np.random.default_rng(0))
+
+
 def test_writer_jitter_is_seeded_and_varies():
     a = writer_jitter(SEVEN, np.random.default_rng(3))
     assert all(np.array_equal(x, y) for x, y in zip(a, writer_jitter(SEVEN, np.random.default_rng(3))))
