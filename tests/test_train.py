@@ -183,7 +183,6 @@ def test_held_out_sources_come_from_the_weights(tmp_path):
 
 
 def test_a_rotation_refuses_runs_without_or_with_overlapping_held_out_sources(tmp_path):
-    from mnist_sum.model import MNISTSumNet
     from mnist_sum.weights import save_weights
 
     paths = {}
