@@ -213,6 +213,13 @@ class TrainSet:
         return torch.randint(0, 10, (len(self),), generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
 
 
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    """Steps in one pass over n images: the last, smaller batch is left out when it would hold one image,
+    which BatchNorm cannot normalize in training (that image waits for the next epoch's shuffle)."""
+    full, rest = divmod(n, batch_size)
+    return full + (rest >= 2)
+
+
 def train_epoch(model, optimizer, scheduler, data: TrainSet, epoch: int, args, device, generator,
                 steps_left: int | None, precision: str = "fp32", teacher=None, average=None) -> dict:
     """One pass over the shuffled training set; returns mean loss, accuracies (digits only), images and steps.
@@ -223,7 +230,7 @@ def train_epoch(model, optimizer, scheduler, data: TrainSet, epoch: int, args, d
     model.train()
     numbers_all = data.numbers(epoch)
     order = torch.randperm(len(data), generator=generator)
-    n_batches = (len(data) + args.batch_size - 1) // args.batch_size
+    n_batches = batches_per_epoch(len(data), args.batch_size)
     if steps_left is not None:
         n_batches = min(n_batches, steps_left)
     totals = torch.zeros(4)  # loss * B, digit correct, sum correct, digit items
@@ -359,7 +366,7 @@ def train(args) -> dict:
     average = None if not args.ema else torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema), use_buffers=True)
     generator = torch.Generator().manual_seed(args.seed)
-    steps_per_epoch = (len(data) + args.batch_size - 1) // args.batch_size
+    steps_per_epoch = batches_per_epoch(len(data), args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps is not None:
         total_steps = min(total_steps, args.max_steps)

@@ -9,7 +9,7 @@ import torch
 from mnist_sum import evaluate, load_model
 from mnist_sum.data import PEN_DIR, one_hot
 from mnist_sum.model import MNISTSumNet
-from mnist_sum.train import build_parser, cpu_has_fast_bf16, distill_loss, main, pick_precision, resolve_defaults
+from mnist_sum.train import batches_per_epoch, build_parser, cpu_has_fast_bf16, distill_loss, main, pick_precision, resolve_defaults
 from mnist_sum.weights import EXERCISE_WEIGHTS, SHIPPED_WEIGHTS, read_metadata
 
 
@@ -35,6 +35,15 @@ def test_same_seed_and_threads_give_the_same_weights(tiny_mnist, tmp_path):
     a, b, c = (load_model(p).state_dict() for p in paths)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_an_epoch_whose_last_batch_would_hold_one_image_leaves_it_out(tiny_mnist, tmp_path):
+    """96 images in batches of 19: five full batches and one image, which BatchNorm cannot train on alone."""
+    assert [batches_per_epoch(n, 19) for n in (95, 96, 97, 19, 1)] == [5, 5, 6, 1, 0]
+    out = tmp_path / "w.safetensors"
+    main(["--data-dir", tiny_mnist, "--epochs", "1", "--batch-size", "19", "--threads", "1", "--no-eval",
+          "--out", str(out)])
+    load_model(out)
 
 
 def test_help_lists_every_hyperparameter_with_its_default():
