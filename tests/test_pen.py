@@ -292,32 +292,6 @@ def test_styled_one_gets_a_flag_from_the_top_to_the_left():
     assert any(np.array_equal(s, ONE[0]) for s in out)
 
 
-def test_styled_one_sometimes_gets_a_foot_or_a_flick_to_the_right_at_the_bottom():
-    feet = flicks = 0
-    for seed in range(100):
-        out = styled(ONE, 1, np.random.default_rng(seed))
-        assert any(np.array_equal(s, ONE[0]) for s in out) and len(out) in (2, 3)
-        if len(out) == 3:
-            extra = out[1]
-            assert np.array_equal(extra[0], [50, 100]) or np.isclose(extra[:, 0].mean(), 50)  # at the foot
-            if np.array_equal(extra[0], [50, 100]):  # a flick: from the foot, right and up a little
-                assert extra[-1, 0] > 60 and 80 <= extra[-1, 1] < 100
-                flicks += 1
-            else:  # a foot: level, across the bottom of the stem
-                assert np.allclose(extra[:, 1], 100) and extra[0, 0] < 50 < extra[-1, 0]
-                feet += 1
-    assert 20 < feet < 50 and 10 < flicks < 40  # about 35 % and 25 %
-
-
-def test_styled_nine_curls_its_stem_back_to_the_left():
-    nine = [np.array([[60, 20], [20, 20], [20, 45], [60, 45], [60, 20], [55, 100]])]  # loop, then the stem
-    out = styled(nine, 9, np.random.default_rng(0))
-    assert len(out) == 2 and np.array_equal(out[0], nine[0])
-    hook = out[1]
-    assert np.array_equal(hook[0], [55, 100])  # from the foot of the stem
-    assert hook[-1, 0] < 55 - 0.15 * 80 + 1 and hook[-1, 1] < 100  # left, and up a little
-
-
 def test_styled_seven_gets_a_bar_across_its_stem():
     out = styled(SEVEN, 7, np.random.default_rng(0))
     bar = out[-1]
