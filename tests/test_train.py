@@ -9,7 +9,8 @@ import torch
 from mnist_sum import evaluate, load_model
 from mnist_sum.data import PEN_DIR, one_hot
 from mnist_sum.model import MNISTSumNet
-from mnist_sum.train import batches_per_epoch, build_parser, cpu_has_fast_bf16, distill_loss, main, pick_precision, resolve_defaults
+from mnist_sum.train import (batches_per_epoch, build_parser, cpu_has_fast_bf16, distill_loss, main, pick_precision,
+                             resolve_defaults)
 from mnist_sum.weights import EXERCISE_WEIGHTS, SHIPPED_WEIGHTS, read_metadata
 
 
