@@ -324,12 +324,15 @@ def about_model(path: Path = WEIGHTS) -> str:
                    f"\"not a digit\"")
     else:
         trained = (f"Trained for {epochs} epochs" if epochs else "Trained") + " on the 60,000 MNIST training images"
+    kind = ("the real-handwriting model, which also says when a drawing does not look like a digit"
+            if args.get("pen") else "an MNIST-only model")
     if "test_digit" in final and "test_sum" in final:
         accuracy = (f"On the 10,000 MNIST test images it reads **{final['test_digit']:.2%}** of the digits and gets "
                     f"**{final['test_sum']:.2%}** of the sums right.")
     else:
         accuracy = "This weights file carries no test accuracy."
     return (
+        f"**The model** this app serves is `{path.name}`, {kind}. "
         "**The network** (MNISTSumNet, PyTorch): three convolutions and a max-pool feed a classifier "
         "(1000 → 512 → 256 → 10) that reads the digit; a small *mix* head (20 → 50 → 20) takes the digit "
         "probabilities next to the one-hot number and predicts the sum 0-18. "

@@ -1,9 +1,9 @@
 """Evaluate weights on the MNIST test split, the drawn-digit set (--sketches) or real pen handwriting (--pen).
 
-    python -m mnist_sum.evaluate --data-dir ../shared/mnist            # table
+    python -m mnist_sum.evaluate --data-dir ../shared/mnist            # both shipped models, side by side
     python -m mnist_sum.evaluate --data-dir ../shared/mnist --json     # one JSON object
     python -m mnist_sum.evaluate --data-dir ../shared/mnist --sketches # drawn digits, per pixel format
-    python -m mnist_sum.evaluate --pen ../shared/pendigits             # pen digits and letters, unseen sources
+    python -m mnist_sum.evaluate --pen ../shared/pendigits             # the handwriting model on pen digits
     python -m mnist_sum.evaluate --pen pendigits --weights A,B,C       # a leave-sources-out rotation, pooled
 
 consistency: over every test image and every number 0-9 (100,000 pairs), the share where the predicted
@@ -12,6 +12,7 @@ sum equals the predicted digit + number.
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from .cli import HelpFormatter, exit_with
 from .data import DataNotFoundError, MNISTSum, kept_out, one_hot, open_split
-from .weights import SHIPPED_WEIGHTS, WeightsError, load_model, read_metadata
+from .weights import SHIPPED_MODELS, SHIPPED_WEIGHTS, WeightsError, load_model, read_metadata
 
 
 @torch.inference_mode()
@@ -46,18 +47,41 @@ def evaluate_model(model, ds: MNISTSum, device="cpu", batch_size: int = 1000, pr
     return {"digit_accuracy": digit_ok / n, "sum_accuracy": sum_ok / n, "consistency": consistent / (10 * n), "n": n}
 
 
-def format_table(rows: list[tuple[str, str]]) -> str:
-    """Two-column plain-text table."""
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    """Plain-text table, left-aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join([*(f"{c:<{w}}" for c, w in zip(row, widths)), row[-1]]) for row in rows)
+
+
+def format_metrics(reports: dict[str, dict]) -> str:
+    """MNIST test figures of one or more weights, a column each."""
+    names = list(reports)
+    rows = [("", *names)] if len(names) > 1 else []
+    rows += [("weights", *(r["weights"] for r in reports.values())),
+             ("test images", *(f"{r['n']:,}" for r in reports.values())),
+             ("digit accuracy", *(f"{r['digit_accuracy']:.2%}" for r in reports.values())),
+             ("sum accuracy", *(f"{r['sum_accuracy']:.2%}" for r in reports.values())),
+             ("consistency", *(f"{r['consistency']:.2%}" for r in reports.values()))]
+    pairs = next(iter(reports.values()))["n"] * 10
+    return format_table(rows) + f"\nconsistency: sum == digit + number over {pairs:,} pairs (every image, every number)"
+
+
+def weights_to_evaluate(args) -> dict[str, str]:
+    """{name: path} of what to evaluate: --weights, else the handwriting model (--pen) or both shipped models."""
+    if args.weights:
+        return {args.weights: args.weights}
+    if args.pen:
+        return {"handwriting": os.path.relpath(SHIPPED_WEIGHTS)}
+    return {name: os.path.relpath(path) for name, path in SHIPPED_MODELS.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of `python -m mnist_sum.evaluate`."""
     p = argparse.ArgumentParser(prog="python -m mnist_sum.evaluate", description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("--weights", default=str(SHIPPED_WEIGHTS),
-                   help="safetensors weights to evaluate; with --pen, several comma-separated leave-sources-out runs "
+    p.add_argument("--weights", default=None,
+                   help="safetensors weights to evaluate (default: both shipped models side by side; with --pen the "
+                        "handwriting model, the one the app serves); with --pen, several comma-separated leave-sources-out runs "
                         "are a rotation: each is measured on its own held-out sources, and the figures pooled")
     p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -161,10 +185,12 @@ def combine_pen_reports(folds: list[dict]) -> dict:
 def main(argv=None) -> int:
     """Entry point of `python -m mnist_sum.evaluate`."""
     args = build_parser().parse_args(argv)
+    models = weights_to_evaluate(args)
     try:
         if args.pen:
             from .pen import format_pen_report
 
+            args.weights = next(iter(models.values()))
             report = evaluate_rotation(args) if "," in args.weights else evaluate_pen_cli(args)
             print(json.dumps(report) if args.json else f"{report['weights']}: {report['note']}\n"
                                                          + format_pen_report(report))
@@ -173,22 +199,23 @@ def main(argv=None) -> int:
         if args.sketches:
             from .sketches import evaluate_sketches, format_sketch_report
 
-            report = evaluate_sketches(args.weights, test, limit=args.limit, progress=not args.json)
-            print(json.dumps(report) if args.json else format_sketch_report(report))
+            reports = {name: evaluate_sketches(path, test, limit=args.limit, progress=not args.json)
+                       for name, path in models.items()}
+            if args.json:
+                print(json.dumps(reports[args.weights] if args.weights else reports))
+            else:
+                print("\n\n".join((f"{path}\n" if len(models) > 1 else "") + format_sketch_report(reports[name])
+                                  for name, path in models.items()))
             return 0
-        metrics = evaluate_model(load_model(args.weights), test, progress=not args.json)
+        reports = {name: {"weights": path, **evaluate_model(load_model(path), test, progress=not args.json)}
+                   for name, path in models.items()}
     except (WeightsError, DataNotFoundError, FileNotFoundError, ValueError) as e:
         exit_with(e)
-    if args.json:
-        print(json.dumps(metrics))
+    if args.json:  # one weights file: its figures; the two shipped models: {name: figures}
+        print(json.dumps({k: v for k, v in reports[args.weights].items() if k != "weights"} if args.weights
+                         else reports))
     else:
-        print(format_table([
-            ("weights", args.weights),
-            ("test images", f"{metrics['n']:,}"),
-            ("digit accuracy", f"{metrics['digit_accuracy']:.2%}"),
-            ("sum accuracy", f"{metrics['sum_accuracy']:.2%}"),
-            ("consistency", f"{metrics['consistency']:.2%} (sum == digit + number, {10 * metrics['n']:,} pairs)"),
-        ]))
+        print(format_metrics(reports))
     return 0
 
 

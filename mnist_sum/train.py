@@ -7,13 +7,12 @@ bfloat16 autocast where the CPU has bf16 instructions. After every epoch the tes
 write to runs/<date-time>/ unless --out names a file; the weights are written once, atomically, at the end,
 with the arguments (relative paths only) and metrics in their metadata.
 
---pen is the real-handwriting run: it continues from the exercise's weights (the shipped
-mnist_sum/weights/mnist_sum.safetensors) for 3 epochs at half the rate, adding real pen-written digits
+--pen is the real-handwriting run, the model the app serves: it continues from the exercise's weights
+(mnist_sum/weights/exercise.safetensors) for 3 epochs at half the rate, adding real pen-written digits
 (UNIPEN, pendigits/) with writer-jittered and styled variants, 20,000 MNIST training digits re-drawn as pen
 strokes, and non-digits with a uniform target; a KL term keeps the MNIST digits' answers near the
 exercise's, the saved weights are an average of the last steps', and a not-a-digit threshold goes into their
-metadata. --pen-holdout leaves whole sites out, for held-out figures. It does not yet keep MNIST test at
-99.5 %, so the shipped weights are still the exercise's (README: "Real handwriting and 'not a digit'").
+metadata. --pen-holdout leaves whole sites out, for held-out figures (README: "Train").
 """
 
 import argparse
@@ -39,7 +38,7 @@ from .evaluate import evaluate_model
 from .model import MNISTSumNet, normalize
 from .pen import load_pen
 from .predict import digit_score
-from .weights import EXERCISE_WEIGHTS, SHIPPED_WEIGHTS, load_state_dict, save_weights, write_atomically
+from .weights import EXERCISE_WEIGHTS, WEIGHTS_DIR, load_state_dict, save_weights, write_atomically
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="autocast dtype; auto: bf16 on CPUs with AVX512-BF16 or AMX and on CUDA with bf16, fp16 on "
                         "older CUDA, else fp32 (weights and optimizer always stay float32)")
     p.add_argument("--out", default=None,
-                   help=f"weights file to write (default: runs/<date-time>/mnist_sum.safetensors); the shipped "
-                        f"{SHIPPED_WEIGHTS.relative_to(SHIPPED_WEIGHTS.parents[2])} is replaced only when named here")
+                   help=f"weights file to write (default: runs/<date-time>/mnist_sum.safetensors); a shipped file in "
+                        f"{WEIGHTS_DIR.relative_to(WEIGHTS_DIR.parents[1])}/ is replaced only when named here")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in all (smoke tests)")
     p.add_argument("--no-eval", action="store_true", help="skip the per-epoch test evaluation")
     p.add_argument("--init", default=None,

@@ -178,6 +178,8 @@ def test_about_model_quotes_the_measured_accuracy():
     final = read_metadata(app.WEIGHTS)["metrics"]["final"]
     text = app.about_model()
     assert f"{final['test_digit']:.2%}" in text and f"{final['test_sum']:.2%}" in text
+    assert f"`{app.WEIGHTS.name}`" in text  # which model the app serves, and what it learned from:
+    assert "pen-written by real people" in text and "does not look like a digit" in text
 
 
 def test_find_examples(tmp_path):

@@ -222,9 +222,7 @@ def test_is_digit_on_clear_cases(predictor):
     """A drawn example digit is a digit; an "H" and a spiral, drawn the way the pad sends them, are not."""
     from mnist_sum.pen import nondigit_strokes, render
 
-    if predictor.threshold is None:
-        pytest.skip("the shipped weights are the MNIST-only exercise and carry no not-a-digit threshold "
-                    "(train with --pen for one)")
+    assert predictor.threshold is not None, "the shipped handwriting model carries a not-a-digit threshold"
     for digit in range(10):
         p = predictor.predict(example(digit), 3)
         assert p.digit == digit and p.is_digit

@@ -11,7 +11,7 @@ from mnist_sum.data import PEN_DIR, one_hot
 from mnist_sum.model import MNISTSumNet
 from mnist_sum.train import (batches_per_epoch, build_parser, cpu_has_fast_bf16, distill_loss, main, pick_precision,
                              resolve_defaults)
-from mnist_sum.weights import EXERCISE_WEIGHTS, SHIPPED_WEIGHTS, read_metadata
+from mnist_sum.weights import EXERCISE_WEIGHTS, SHIPPED_MODELS, read_metadata
 
 
 def test_smoke_run_writes_loadable_weights_curves_and_metadata(tiny_mnist, tmp_path, capsys):
@@ -55,7 +55,7 @@ def test_help_lists_every_hyperparameter_with_its_default():
         assert flag in out
     for default in ("(default: 5, or 3 with --pen)", "(default: 128)", "(default: 0.002, or 0.001 with --pen)",
                     "(default: auto)", "(default: data)", "(default: 0, or 0.5 with --pen)",
-                    "with --pen the exercise's mnist_sum/weights/mnist_sum.safetensors"):
+                    "with --pen the exercise's mnist_sum/weights/exercise.safetensors"):
         assert default in out
 
 
@@ -102,7 +102,8 @@ def test_init_starts_from_the_given_weights_and_records_them(tiny_mnist, tmp_pat
 
 
 def test_a_default_run_never_touches_the_shipped_weights(tiny_mnist, tmp_path, monkeypatch, capsys):
-    shipped = [SHIPPED_WEIGHTS, SHIPPED_WEIGHTS.with_suffix(".train.log"), SHIPPED_WEIGHTS.with_suffix(".curves.png")]
+    shipped = [path.with_suffix(suffix) for path in SHIPPED_MODELS.values()
+               for suffix in (".safetensors", ".train.log", ".curves.png")]
     before = [p.read_bytes() for p in shipped]
     monkeypatch.chdir(tmp_path)  # runs/ is created in the working folder
     main(["--data-dir", tiny_mnist, "--max-steps", "2", "--batch-size", "16", "--threads", "1"])

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from mnist_sum import MNISTSumNet, load_model
-from mnist_sum.weights import EXERCISE_WEIGHTS, SHIPPED_WEIGHTS, WeightsError, read_metadata, save_weights
+from mnist_sum.weights import (EXERCISE_WEIGHTS, HANDWRITING_WEIGHTS, SHIPPED_MODELS, SHIPPED_WEIGHTS, WEIGHTS_DIR,
+                               WeightsError, read_metadata, save_weights)
 
 
 def trained_looking_model(seed=0):
@@ -73,13 +74,31 @@ def test_wrong_dtype_and_missing_keys_are_refused(tmp_path):
         load_model(tmp_path / "short.safetensors")
 
 
-def test_shipped_weights_load_and_record_how_they_were_made():
-    model = load_model()
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_shipped_weights_load_and_record_how_they_were_made(name):
+    path = SHIPPED_MODELS[name]
+    model = load_model(path)
     assert isinstance(model, MNISTSumNet) and not model.training
-    meta = read_metadata(SHIPPED_WEIGHTS)
-    assert meta["train_args"]["epochs"] <= 5
+    meta = read_metadata(path)
+    assert meta["train_args"]["epochs"] <= 5 and meta["train_args"]["out"] == f"mnist_sum/weights/{name}.safetensors"
     assert json.dumps(meta["metrics"]["final"])  # the figures the README and the app quote
-    assert SHIPPED_WEIGHTS.stat().st_size < 5e6
+    assert path.stat().st_size < 5e6
+    log = path.with_suffix(".train.log").read_text()  # the run's own output, next to its weights
+    assert log.startswith("config: ") and f'"out": "mnist_sum/weights/{name}.safetensors"' in log
+    assert path.with_suffix(".curves.png").is_file()
+
+
+def test_the_shipped_folder_holds_only_what_a_command_makes():
+    made = {p.with_suffix(s).name for p in SHIPPED_MODELS.values() for s in (".safetensors", ".train.log", ".curves.png")}
+    assert {p.name for p in WEIGHTS_DIR.iterdir() if not p.name.startswith(".")} == made
+
+
+def test_the_app_and_predictor_use_the_handwriting_model_made_from_the_exercise():
+    assert SHIPPED_WEIGHTS == HANDWRITING_WEIGHTS
+    meta = read_metadata(HANDWRITING_WEIGHTS)
+    assert meta["train_args"]["pen"] and meta["train_args"]["init"] == "mnist_sum/weights/exercise.safetensors"
+    assert meta["train_args"]["pen_holdout"] == ""  # every site: the shipped run
+    assert 0 < meta["not_a_digit"]["threshold"] < 1
 
 
 def test_the_pen_run_starts_from_the_exercise_trained_on_mnist_only():
