@@ -143,30 +143,33 @@ def sketch_set(test, n_digits: int = DEFAULT_DIGITS, formats=FORMATS):
 
 
 def evaluate_sketches(weights, test, limit: int | None = None, progress: bool = True) -> dict:
-    """Digit and sum accuracy of a Predictor over the drawn-digit set, overall and per pixel format."""
+    """Digit and sum accuracy of a Predictor over the drawn-digit set, overall and per pixel format, and the
+    share it calls "not a digit" (weights without a threshold flag none)."""
     from .predict import Predictor
 
     predictor = Predictor(weights)
     n_digits = DEFAULT_DIGITS if limit is None else min(limit, len(test))
-    counts = {fmt: np.zeros(4, int) for fmt in FORMATS}  # drawings, digit right, sum right, said blank
+    counts = {fmt: np.zeros(5, int) for fmt in FORMATS}  # drawings, digit right, sum right, said blank, flagged
     for s in tqdm(sketch_set(test, n_digits), total=n_digits * len(FORMATS), desc="sketches", disable=not progress):
         p = predictor.predict(s.image, s.number)
         counts[s.format] += [1, p is not None and p.digit == s.digit, p is not None and p.sum == s.digit + s.number,
-                             p is None]
+                             p is None, p is not None and not p.is_digit]
     total = sum(counts.values())
 
     def figures(c):
-        return {"n": int(c[0]), "digit_accuracy": c[1] / c[0], "sum_accuracy": c[2] / c[0], "blank": int(c[3])}
+        return {"n": int(c[0]), "digit_accuracy": c[1] / c[0], "sum_accuracy": c[2] / c[0], "blank": int(c[3]),
+                "flagged": c[4] / c[0]}
 
     return {**figures(total), "formats": {fmt: figures(c) for fmt, c in counts.items()}}
 
 
 def format_sketch_report(report: dict) -> str:
     """The --sketches table: one row per pixel format and the total."""
-    lines = [f"{'format':<14} {'drawings':>8} {'digit':>8} {'sum':>8} {'blank':>6}"]
+    lines = [f"{'format':<14} {'drawings':>8} {'digit':>8} {'sum':>8} {'blank':>6} {'flagged':>8}"]
     rows = list(report["formats"].items()) + [("all", report)]
     for name, r in rows:
-        lines.append(f"{name:<14} {r['n']:>8} {r['digit_accuracy']:>8.2%} {r['sum_accuracy']:>8.2%} {r['blank']:>6}")
+        lines.append(f"{name:<14} {r['n']:>8} {r['digit_accuracy']:>8.2%} {r['sum_accuracy']:>8.2%} {r['blank']:>6} "
+                     f"{r['flagged']:>8.2%}")
     return "\n".join(lines)
 
 
