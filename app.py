@@ -31,7 +31,7 @@ from gradio.components.image_editor import EditorData
 from gradio.utils import get_upload_folder, is_in_or_equal
 
 from mnist_sum.predict import Prediction, Predictor, check_number as check_number_0_9
-from mnist_sum.preprocess import MAX_PIXELS
+from mnist_sum.preprocess import MAX_PIXELS, upright
 from mnist_sum.weights import SHIPPED_WEIGHTS, WeightsError, read_metadata, write_atomically
 
 # Pillow's default limit (~179 MP) lets a small PNG expand to gigabytes when Gradio decodes an upload.
@@ -150,9 +150,34 @@ def read_pad(pad: gr.Sketchpad, payload: dict | None) -> dict | None:
     if payload is None:
         return None
     try:
-        return pad.preprocess(EditorData.model_validate(payload))
+        value = EditorData.model_validate(payload)
+        if value.id is None:  # files sent through the API (the page sends its strokes ahead, id'd, as PNG blobs)
+            # model_construct: ImageEditor.preprocess reads bytes as well as files, the model's types allow files only
+            value = EditorData.model_construct(background=upright_upload(value.background), id=None,
+                                               layers=[upright_upload(f) for f in value.layers],
+                                               composite=upright_upload(value.composite))
+        return pad.preprocess(value)
     except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
         raise refuse(image_problem(e)) from None
+
+
+def upright_upload(file: FileData | None) -> FileData | bytes | None:
+    """An image file of the pad's value as a viewer shows it: the file itself, or PNG bytes of it turned upright.
+
+    Gradio's ImageEditor.preprocess (6.31.0) reads files as stored, ignoring their EXIF orientation (gr.Image
+    applies it): a phone photo of a 7 would reach the predictor lying on its side.
+    """
+    if file is None:
+        return None
+    with PIL.Image.open(file.path) as image:
+        if image.width * image.height > MAX_PIXELS:
+            raise ValueError("too large")
+        turned = upright(image)
+        if turned is image:
+            return file
+        buffer = io.BytesIO()
+        turned.save(buffer, format="PNG")
+        return buffer.getvalue()
 
 
 def top_probs(probs: list[float]) -> dict[str, float]:
@@ -199,7 +224,7 @@ def read_image(path: str) -> PIL.Image.Image:
             if image.width * image.height > MAX_PIXELS:
                 raise ValueError("too large")
             image.load()
-            return image
+            return upright(image)  # as a viewer shows it: a phone photo is stored turned
     except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
         raise refuse(image_problem(e)) from None
 
