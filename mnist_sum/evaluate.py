@@ -18,7 +18,8 @@ import torch
 from tqdm import tqdm
 
 from .cli import HelpFormatter, exit_with
-from .data import DataNotFoundError, MNISTSum, kept_out, one_hot, open_split
+from .data import DataNotFoundError, MNISTSum, one_hot, open_split
+from .pen import kept_out
 from .weights import SHIPPED_WEIGHTS, WeightsError, load_model, read_metadata
 
 

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from .preprocess import to_input28
 
+PEN_DIR = Path(__file__).resolve().parents[1] / "pendigits"  # the UNIPEN strokes shipped with the repository
 KINDS = ("digits", "letters")
 NPZ_KEYS = ("label", "source", "sources", "n_strokes", "stroke_len", "points")
 # Letters people write the way they write a digit (O/0, I/1, Z/2, S/5, b/6, q/9, ...): a network may read
@@ -43,6 +44,7 @@ MAX_WIDTH = 0.95  # ink width (brush included) as a share of the canvas width: w
 # the canvas (a 4 % line), the app's a 12 px radius on 400 px (6 %); 1.5 % is a fine pen (6 px on 400).
 BRUSH_RANGE = (0.015, 0.06)
 SUPERSAMPLE_SIDE = 1600  # px: draw at about this size and box-reduce, for anti-aliased edges
+CALIBRATION_WRITERS = 8  # every 8th pen writer (and every 8th letter) is kept out of training
 
 FLAG_RATES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # shares of digits flagged, the rows of the ROC table
 MAX_PROB_THRESHOLD = 0.9  # the max-probability rule's cut in the per-source table: flag when below
@@ -87,8 +89,7 @@ class PenSet:
 def pen_folder() -> Path | None:
     """The pen data folder: $MNIST_SUM_PEN, else the repository's pendigits/, else ../shared/pendigits beside
     the repository; None if none holds digits.npz."""
-    repo = Path(__file__).resolve().parent.parent
-    for folder in (os.environ.get("MNIST_SUM_PEN"), repo / "pendigits", repo.parent / "shared" / "pendigits"):
+    for folder in (os.environ.get("MNIST_SUM_PEN"), PEN_DIR, PEN_DIR.parent.parent / "shared" / "pendigits"):
         if folder and (Path(folder) / "digits.npz").is_file():
             return Path(folder)
     return None
@@ -126,6 +127,19 @@ def _split_items(path: Path, z: dict) -> list:
     strokes = np.split(points, np.cumsum(stroke_len)[:-1])
     starts = np.concatenate([[0], np.cumsum(n_strokes)])
     return [strokes[a:b] for a, b in zip(starts[:-1], starts[1:])]
+
+
+def calibration_writers(writer: np.ndarray) -> np.ndarray:
+    """Which pen digits (by writer) are held aside for calibrating the not-a-digit threshold: a (N,) mask."""
+    return writer % CALIBRATION_WRITERS == 0
+
+
+def kept_out(pen) -> np.ndarray:
+    """The items of a PenSet that no run trains on, a (N,) mask: the calibration writers' digits, and every
+    8th letter (letters carry no writer). Weights trained on every source are measured on these."""
+    if pen.writer is not None:
+        return calibration_writers(pen.writer)
+    return np.arange(len(pen)) % CALIBRATION_WRITERS == 0
 
 
 # --- drawing ----------------------------------------------------------------------------------------------
