@@ -97,7 +97,8 @@ def unseen_sources(weights, available: tuple[str, ...]) -> tuple[tuple[str, ...]
 
 def evaluate_pen_cli(args) -> dict:
     """--pen: the weights on pen digits and letters from the chosen (by default unseen) sources."""
-    from .pen import evaluate_pen, load_pen
+    from .evaluate_pen import evaluate_pen
+    from .pen import load_pen
     from .predict import Predictor
 
     digits, letters = load_pen(args.pen, "digits"), load_pen(args.pen, "letters")
@@ -164,7 +165,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.pen:
-            from .pen import format_pen_report
+            from .evaluate_pen import format_pen_report
 
             report = evaluate_rotation(args) if "," in args.weights else evaluate_pen_cli(args)
             print(json.dumps(report) if args.json else f"{report['weights']}: {report['note']}\n"

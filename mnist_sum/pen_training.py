@@ -1,7 +1,7 @@
 """The extra training data of a --pen run, each item read by the predictor's own preprocessing.
 
 Real pen digits (UNIPEN, `pen`) drawn on random canvases, as other hands might write them and in styles
-MNIST barely has (`pen.writer_jitter`, `pen.styled`), letters that do not look like digits and synthetic non-digits, and MNIST
+MNIST barely has (`synthetic`), letters that do not look like digits and synthetic non-digits, and MNIST
 training digits re-drawn as pen strokes (the way `sketches` draws the test digits). Drawing is the slow
 part, so it runs in worker processes, chunk by chunk, each chunk with its own seed.
 """
@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .pen import DIGIT_LIKE_LETTERS, kept_out, load_pen, nondigit_strokes, render_inputs28, styled, writer_jitter
+from .pen import DIGIT_LIKE_LETTERS, kept_out, load_pen, render_inputs28
 from .preprocess import to_input28
 from .sketches import centre_line, draw_digit
+from .synthetic import nondigit_strokes, styled, writer_jitter
 
 NOT_A_DIGIT = -1  # the target of a drawing that is not a digit: trained toward the uniform distribution
 
@@ -22,9 +23,9 @@ NOT_A_DIGIT = -1  # the target of a drawing that is not a digit: trained toward 
 def pen_training_set(pen_dir, holdout: tuple[str, ...] = (), copies: int = 2, n_shapes: int = 6000, seed: int = 0,
                      workers: int = 2, jittered: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Pen digits (each drawn `copies` times on random canvases, `jittered` more times as another hand might
-    write it (`pen.writer_jitter`), plus a `pen.styled` variant of each 0, 1, 5 and 7, jittered ones too:
-    slashed, flagged, crossed, bar apart), letters that do not look like digits and synthetic non-digits
-    (spirals, smileys, stars, ...), all read by the predictor's own preprocessing.
+    write it (`synthetic.writer_jitter`), plus a `synthetic.styled` variant of each 0, 1, 5 and 7, jittered
+    ones too: slashed, flagged, crossed, bar apart), letters that do not look like digits and synthetic
+    non-digits (spirals, smileys, stars, ...), all read by the predictor's own preprocessing.
 
     Sources in `holdout` and the `kept_out` items are left out. Returns pixels (M, 1, 28, 28) float32 in
     [0, 1] and targets (M,) int64: the digit, or NOT_A_DIGIT."""

@@ -231,7 +231,8 @@ def test_weights_without_a_threshold_call_every_drawing_a_digit(tmp_path):
 
 def test_is_digit_on_clear_cases(predictor):
     """A drawn example digit is a digit; an "H" and a spiral, drawn the way the pad sends them, are not."""
-    from mnist_sum.pen import nondigit_strokes, render
+    from mnist_sum.pen import render
+    from mnist_sum.synthetic import nondigit_strokes
 
     if predictor.threshold is None:
         pytest.skip("the shipped weights are the MNIST-only exercise and carry no not-a-digit threshold "
