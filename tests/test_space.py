@@ -174,7 +174,7 @@ def test_the_upload_holds_every_runtime_file_and_nothing_else(deploy, runtime_fi
 def test_the_patterns_keep_the_coming_files_and_drop_junk(deploy):
     upload = deploy["upload_folder"]
     coming = ["web/index.html", "web/js/pad.js", "mnist_sum/weights/exercise.safetensors",
-              "mnist_sum/weights/handwriting.safetensors", "serving.py"]
+              "mnist_sum/weights/handwriting.safetensors", "serving.py", "gradio_cache.py"]
     assert kept(coming, upload) == set(coming)
     junk = ["runs/2026-12-01/mnist_sum.safetensors", "runs/x/mnist_sum.curves.png",
             ".venv/lib/python3.11/site-packages/gradio/__init__.py", "venv/bin/python",
