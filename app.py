@@ -11,51 +11,29 @@ the server sends can reset the pad while someone draws. Two API endpoints: /pred
 the number, what the page calls) and /predict_image (an image file and the number, plain JSON back).
 """
 
-import asyncio
-import hashlib
-import io
-import logging
 import os
 import re
-import threading
-import time
-from contextlib import asynccontextmanager
-from dataclasses import fields
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
-import PIL.Image
 from gradio.data_classes import FileData
-from gradio.components.image_editor import EditorData
-from gradio.utils import get_upload_folder, is_in_or_equal
 
-from mnist_sum.predict import Prediction, Predictor, check_number as check_number_0_9
-from mnist_sum.preprocess import MAX_PIXELS
-from mnist_sum.weights import SHIPPED_WEIGHTS, WeightsError, read_metadata, write_atomically
-
-# Pillow's default limit (~179 MP) lets a small PNG expand to gigabytes when Gradio decodes an upload.
-# Pillow refuses images above twice MAX_IMAGE_PIXELS while reading the header, before decoding, so half
-# the predictor's limit makes Pillow refuse exactly what the predictor would.
-PIL.Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
+# The server side of requests (serving) and the cache's upkeep (gradio_cache); names tests use stay importable here.
+from gradio_cache import (CACHE_AGE, DELETE_CACHE, clean_cache, delete_old_files,  # noqa: F401
+                          prune_empty_folders, seen_png)
+from mnist_sum.predict import Prediction
+from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
+from serving import (MAX_PIXELS, PendingStrokes, check_number, image_problem, load_predictor,  # noqa: F401
+                     prediction_json, read_image, read_pad, refuse, uploaded_path)
 
 ROOT = Path(__file__).parent
 EXAMPLES_DIR = ROOT / "demo" / "examples"
 WEIGHTS = Path(os.environ.get("MNIST_SUM_WEIGHTS") or SHIPPED_WEIGHTS)
-LOG = logging.getLogger("mnist_sum.app")  # refusals: one warning line each (stderr, even unconfigured)
 
 CANVAS = 400  # canvas side in pixels; the predictor rescales any size to 28x28
 BRUSH_RADIUS = 12  # a marker-like line; the predictor sets any stroke to MNIST's width anyway
 SEEN_SCALE = 8  # the 28x28 input is shown at 224x224, nearest neighbour, so its pixels stay visible
-# The PNGs of what the network saw (~1 kB each) live in Gradio's cache, which delete_cache prunes.
-SEEN_DIR = Path(get_upload_folder()) / "mnist-sum-seen"
-# Cached files (uploads, the PNGs above) are deleted CACHE_AGE seconds after they were last handed out,
-# checked every tenth of that, by Gradio's delete_cache and by this app's own pass (see delete_old_files),
-# and so are the empty folders Gradio leaves behind (one per uploaded file): disk use stays at about
-# (requests/s) x 1.1 CACHE_AGE x ~10 kB.
-CACHE_AGE = int(os.environ.get("MNIST_SUM_CACHE_AGE") or 600)
-DELETE_CACHE = (max(1, CACHE_AGE // 10), CACHE_AGE)  # Gradio's delete_cache: (every, older than), seconds
-MAX_PENDING_SKETCHES = 256  # strokes' images held for a prediction; older ones were skipped (see PendingStrokes)
 MAX_FILE_SIZE = "2mb"  # uploads through the API; a drawing is a few kB
 QUEUE_SIZE = 64  # pending requests beyond this are refused instead of piling up
 CONCURRENCY = 2  # inference is a few milliseconds on a CPU; two workers keep a small Space responsive
@@ -64,45 +42,8 @@ NOT_A_DIGIT = "not a digit"  # the labels' headline when the drawing does not lo
 BLANK = (None, None, DRAW_PROMPT, None)  # digit label, sum label, equation, seen image
 
 
-def refuse(message: str) -> gr.Error:
-    """The error for a refused request: the message goes to the caller, one line to the log, no traceback."""
-    LOG.warning("mnist-sum: refused a request: %s", message)
-    return gr.Error(message, print_exception=False)
-
-
-def image_problem(error: Exception) -> str:
-    """What is wrong with an image that could not be read, in words for the caller."""
-    if isinstance(error, PIL.Image.DecompressionBombError) or "too large" in str(error):
-        return f"The image is too large: at most {MAX_PIXELS:,} pixels ({MAX_PIXELS / 1e6:.1f} megapixels)."
-    if isinstance(error, PIL.UnidentifiedImageError):
-        return "The file is not an image that can be read: send a PNG, JPEG, WebP, BMP or GIF file."
-    if isinstance(error, (OSError, SyntaxError)):  # Pillow's words for a file cut short or damaged
-        return "The image file is truncated or corrupt: it cannot be decoded."
-    return f"The image cannot be read: {error}"
-
-
-def check_number(number) -> int:
-    """number as an int 0-9, or a refusal saying what is wrong (None, text, 2.5, 10 ...)."""
-    try:
-        return check_number_0_9(number)
-    except ValueError:
-        raise refuse(f"The number must be a whole number from 0 to 9, got {number!r}.") from None
-
-
-def load_predictor(path: Path = WEIGHTS) -> Predictor:
-    """The model for path; unusable weights end the program with one line that names the file."""
-    try:
-        predictor = Predictor(path)
-        read_metadata(path)  # the page quotes the figures stored there: corrupt metadata is a broken file too
-        return predictor
-    except WeightsError as e:
-        # SystemExit prints its message to stderr and exits with status 1: `python app.py` never serves
-        # a broken model, and `import app` in a test fails with the same message.
-        raise SystemExit(f"mnist-sum app: cannot load the weights: {e}") from None
-
-
 # Read at call time by run_predictor, so tests can swap in a slow or scripted predictor (monkeypatch).
-PREDICTOR = load_predictor()
+PREDICTOR = load_predictor(WEIGHTS)
 
 
 def run_predictor(image, number: int) -> Prediction | None:
@@ -110,48 +51,6 @@ def run_predictor(image, number: int) -> Prediction | None:
     try:
         return PREDICTOR.predict(image, number)
     except ValueError as e:  # e.g. too many pixels: the predictor says what is wrong
-        raise refuse(image_problem(e)) from None
-
-
-class PendingStrokes(dict):
-    """The pad's store of strokes' images awaiting their prediction (Gradio's ImageEditor.blob_storage), bounded.
-
-    The browser sends each stroke's three images (background, layer, composite) as three concurrent requests
-    ahead of the prediction request, which reads and removes them. Two fixes over a plain dict: with
-    trigger_mode="always_last" the requests of strokes drawn while another one runs are skipped, and their
-    images would stay in memory for good, so only the newest `limit` strokes are kept; and the three images
-    of one stroke, stored by three threads at once, all land in one entry (Gradio reads, then writes back).
-    """
-
-    def __init__(self, limit: int = MAX_PENDING_SKETCHES):
-        super().__init__()
-        self.limit = limit
-        self.lock = threading.RLock()
-
-    def get(self, key, default=None):
-        """The entry for key; given a default, a new key gets that default stored at once (one entry per stroke)."""
-        with self.lock:
-            return super().get(key) if default is None else self.setdefault(key, default)
-
-    def __setitem__(self, key, value):
-        with self.lock:
-            super().__setitem__(key, value)
-            while len(self) > self.limit:
-                super().pop(next(iter(self)))  # the oldest: dicts keep insertion order
-
-    def pop(self, *args):
-        """dict.pop, under the lock (eviction iterates over the keys)."""
-        with self.lock:
-            return super().pop(*args)
-
-
-def read_pad(pad: gr.Sketchpad, payload: dict | None) -> dict | None:
-    """The pad's raw value preprocessed as Gradio would (numpy images), an unreadable image refused in words."""
-    if payload is None:
-        return None
-    try:
-        return pad.preprocess(EditorData.model_validate(payload))
-    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
         raise refuse(image_problem(e)) from None
 
 
@@ -182,37 +81,6 @@ def predict(sketch: dict | None, number: float) -> tuple:
     return top_probs(result.digit_probs), top_probs(result.sum_probs), equation_text(result, number), seen
 
 
-def uploaded_path(image) -> str:
-    """The server-side path of a file argument uploaded through the API; a refusal for anything else."""
-    path = image.get("path") if isinstance(image, dict) else None
-    # Only files in Gradio's upload folder: a bare {"path": ...} must not read arbitrary server files.
-    if not isinstance(path, str) or not is_in_or_equal(path, get_upload_folder()) or not os.path.isfile(path):
-        raise refuse("The image must be an image file, sent as handle_file('digit.png') "
-                     f"(gradio_client), got {type(image).__name__}.")
-    return path
-
-
-def read_image(path: str) -> PIL.Image.Image:
-    """An image file decoded (its size checked from the header first); a refusal saying what is wrong."""
-    try:
-        with PIL.Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise ValueError("too large")
-            image.load()
-            return image
-    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
-        raise refuse(image_problem(e)) from None
-
-
-def prediction_json(result: Prediction | None) -> dict:
-    """Every field of a Prediction as plain JSON (arrays as nested lists); all None for a blank image."""
-    def plain(value):
-        """numpy arrays and scalars as Python lists and numbers."""
-        return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
-
-    return {f.name: None if result is None else plain(getattr(result, f.name)) for f in fields(Prediction)}
-
-
 def predict_image(image: FileData, number: int) -> dict:
     """An image file (any format Pillow reads) and a number 0-9 -> the prediction as a dict.
 
@@ -222,93 +90,6 @@ def predict_image(image: FileData, number: int) -> dict:
     """
     number = check_number(number)
     return prediction_json(run_predictor(read_image(uploaded_path(image)), number))
-
-
-def seen_png(pixels: np.ndarray, folder: Path = SEEN_DIR) -> str:
-    """The network's input as a PNG file in Gradio's cache, named by its content, written atomically.
-
-    Why a file: Gradio caches an image returned as an array under a name derived from its content and
-    rewrites that file in place, so two requests with the same picture at the same moment can send a
-    half-written file (seen under load: 12 of 640 requests failed). A file already in Gradio's cache is
-    served as it is and deleted by delete_cache once CACHE_AGE old, so these files stay bounded too.
-    """
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(pixels).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
-    try:
-        os.utime(path)  # handed out again: delete_cache ages files by their change time
-    except FileNotFoundError:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data, durable=False)  # a preview: atomic matters, surviving a power cut not
-    return str(path)
-
-
-def prune_empty_folders(cache: Path, age: float) -> int:
-    """Remove the empty folders in cache unchanged for age seconds; returns how many were removed.
-
-    Gradio stores each uploaded file in a folder of its own (named by a hash) and delete_cache removes the
-    file but not the folder: 4 kB of disk per request for good. A folder's time changes when a file is
-    added or removed, so one unchanged for CACHE_AGE has stayed empty that long; rmdir never removes a
-    folder with anything in it.
-    """
-    removed, now = 0, time.time()
-    try:
-        entries = list(os.scandir(cache))
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > age:
-                os.rmdir(entry.path)
-                removed += 1
-        except OSError:  # not empty, or already gone
-            pass
-    return removed
-
-
-def delete_old_files(blocks: gr.Blocks, age: float) -> int:
-    """Delete the files the app's components put in Gradio's cache once age seconds old; returns how many.
-
-    What delete_cache does, made safe under load: Gradio's own pass walks its sets of cached files while
-    requests add to them, fails with "set changed size during iteration" on a busy server and then never
-    runs again (seen in benchmarks/soak.py: not one file deleted over 2,000 requests). This pass walks
-    copies of the sets and removes what it deleted from them, so the sets stay bounded too.
-    """
-    keep = set().union(*(getattr(block, "keep_in_cache", set()) for block in blocks.blocks.values()))
-    deleted, now = 0, time.time()
-    for files in blocks.temp_file_sets:
-        for path in list(files):  # a copy, taken at once (the GIL is held): requests add files meanwhile
-            if path in keep:
-                continue
-            try:
-                if now - os.lstat(path).st_ctime > age:  # ctime, as delete_cache: a file handed out again is touched
-                    os.remove(path)
-                    deleted += 1
-                    files.discard(path)
-            except FileNotFoundError:
-                files.discard(path)
-    return deleted
-
-
-@asynccontextmanager
-async def clean_cache(app):
-    """While the server runs (a FastAPI lifespan): delete_old_files and prune_empty_folders as often as delete_cache."""
-    async def every_while():
-        """Delete and prune, then wait, until cancelled."""
-        while True:
-            await asyncio.sleep(DELETE_CACHE[0])
-            try:
-                await asyncio.to_thread(delete_old_files, app.get_blocks(), CACHE_AGE)
-                await asyncio.to_thread(prune_empty_folders, Path(get_upload_folder()), CACHE_AGE)
-            except Exception as e:  # housekeeping must outlive any one failure: say so and go on
-                LOG.warning("mnist-sum: cache clean-up failed: %r", e)
-
-    task = asyncio.create_task(every_while())
-    try:
-        yield
-    finally:
-        task.cancel()
 
 
 def about_model(path: Path = WEIGHTS) -> str:

@@ -9,8 +9,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in help_text:
+        # A flag (store_true, --help: no value) says nothing by its default. Checked by kind, not by value:
+        # 0 == False, and --seed's 0 is a default worth showing.
+        if action.nargs == 0 or action.default == argparse.SUPPRESS or "default" in help_text:
             return help_text
+        if action.default is None or action.default == "":  # not given: "(default: )" would read as a typo
+            return help_text + " (default: none)"
         return help_text + " (default: %(default)s)"
 
 

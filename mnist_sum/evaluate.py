@@ -19,7 +19,8 @@ import torch
 from tqdm import tqdm
 
 from .cli import HelpFormatter, exit_with
-from .data import DataNotFoundError, MNISTSum, kept_out, one_hot, open_split
+from .data import DataNotFoundError, MNISTSum, one_hot, open_split
+from .pen import kept_out
 from .weights import SHIPPED_MODELS, SHIPPED_WEIGHTS, WeightsError, load_model, read_metadata
 
 
@@ -120,7 +121,8 @@ def unseen_sources(weights, available: tuple[str, ...]) -> tuple[tuple[str, ...]
 
 def evaluate_pen_cli(args) -> dict:
     """--pen: the weights on pen digits and letters from the chosen (by default unseen) sources."""
-    from .pen import evaluate_pen, load_pen
+    from .evaluate_pen import evaluate_pen
+    from .pen import load_pen
     from .predict import Predictor
 
     digits, letters = load_pen(args.pen, "digits"), load_pen(args.pen, "letters")
@@ -188,7 +190,7 @@ def main(argv=None) -> int:
     models = weights_to_evaluate(args)
     try:
         if args.pen:
-            from .pen import format_pen_report
+            from .evaluate_pen import format_pen_report
 
             args.weights = next(iter(models.values()))
             report = evaluate_rotation(args) if "," in args.weights else evaluate_pen_cli(args)

@@ -12,14 +12,16 @@ of mass in 28x28, with strokes about 2.4 px wide. A sketch is nothing like that,
 
 Inputs: PIL images in any mode; numpy uint8 arrays (H, W), (H, W, 1|2|3|4); the dict of Gradio's
 Sketchpad/ImageEditor ({"background", "layers", "composite"}, any of them None); a file path.
-Images above MAX_PIXELS raise ValueError before they are decoded or copied.
+Images above MAX_PIXELS raise ValueError before they are decoded or copied. Files and PIL images are read
+as a viewer shows them: a phone stores a photo's pixels as the sensor saw them and says in its EXIF
+orientation how to turn them (`upright`).
 """
 
 import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 MAX_PIXELS = 4096 * 4096  # 16.8 MP: far above any canvas, far below a decompression bomb
 WORK_SIDE = 320  # longest side (px) of the working resolution the ink is analysed at (800 -> 267)
@@ -72,9 +74,18 @@ def _open_checked(path) -> Image.Image:
     _check_size(*img.size)
     try:
         img.load()
+        return upright(img)
     except (OSError, SyntaxError) as e:
         raise ValueError(f"cannot decode image file {path} (truncated or corrupt): {e}") from None
-    return img
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """The image as a viewer shows it: turned (or mirrored) as its EXIF orientation says; itself when upright."""
+    # getexif: a JPEG's or WebP's EXIF is read with the header; a PNG's eXIf chunk may follow the pixels,
+    # so there it decodes the image (size checks come first).
+    if img.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+        return img
+    return ImageOps.exif_transpose(img)  # a copy without the orientation tag: never turned twice
 
 
 def _ink_from_editor(value: dict) -> np.ndarray | None:
@@ -104,6 +115,10 @@ def _has_pixels(value) -> bool:
 def _ink_from_pil(img: Image.Image) -> np.ndarray | None:
     """Any PIL image -> ink at working resolution (via its pixels as an array)."""
     _check_size(*img.size)
+    try:
+        img = upright(img)
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f"cannot decode the image (truncated or corrupt): {e}") from None
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
     if img.mode not in ("L", "RGB", "RGBA", "LA"):
         try:  # integer and float modes (I, I;16, F) only convert to L; everything else to RGB(A)

@@ -32,11 +32,11 @@ from tqdm import tqdm
 
 from .cli import HelpFormatter, exit_with
 from .curves import plot_curves
-from .data import (CALIBRATION_WRITERS, PEN_DIR, DataNotFoundError, augment, kept_out, one_hot, open_split,
-                   pen_training_set, redrawn_mnist, render_all)
+from .data import DataNotFoundError, augment, one_hot, open_split
 from .evaluate import evaluate_model
 from .model import MNISTSumNet, normalize
-from .pen import load_pen
+from .pen import CALIBRATION_WRITERS, PEN_DIR, kept_out, load_pen
+from .pen_training import pen_training_set, redrawn_mnist, render_all
 from .predict import digit_score
 from .weights import EXERCISE_WEIGHTS, WEIGHTS_DIR, load_state_dict, save_weights, write_atomically
 

@@ -26,6 +26,31 @@ def server_url():
     app.demo.close()
 
 
+# EXIF orientation -> how the stored pixels are turned from what a viewer shows (the viewer undoes it):
+# 6 is "turn 90 degrees clockwise to show", a phone held upright; 8 the other way round.
+STORED_TURNED = {6: "ROTATE_90", 8: "ROTATE_270"}
+
+
+@pytest.fixture(scope="session")
+def phone_photos(tmp_path_factory) -> dict:
+    """{(digit, orientation): path} of JPEGs, as a phone stores them, of each demo/examples digit: the pixels
+    turned, the EXIF orientation (6 or 8) saying how to show them upright."""
+    from PIL import ExifTags, Image
+
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo", "examples")
+    folder = tmp_path_factory.mktemp("phone")
+    photos = {}
+    for digit in range(10):
+        shown = Image.open(os.path.join(examples, f"digit_{digit}.png")).convert("RGB")
+        for orientation, turn in STORED_TURNED.items():
+            exif = Image.Exif()
+            exif[ExifTags.Base.Orientation] = orientation
+            path = folder / f"digit_{digit}_orientation_{orientation}.jpg"
+            shown.transpose(Image.Transpose[turn]).save(path, exif=exif, quality=90)
+            photos[digit, orientation] = path
+    return photos
+
+
 class NotADigitPredictor:
     """A stand-in for app.PREDICTOR that reads every drawing as 'not a digit', best guess 4 (55 %)."""
 

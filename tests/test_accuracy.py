@@ -5,7 +5,8 @@ import pytest
 
 from mnist_sum import Predictor, load_model
 from mnist_sum.evaluate import evaluate_model
-from mnist_sum.pen import evaluate_pen, load_pen, pen_folder
+from mnist_sum.evaluate_pen import evaluate_pen
+from mnist_sum.pen import load_pen, pen_folder
 
 PEN_SAMPLE = 1500  # digits and letters each: a fixed subsample keeps this test to seconds
 

@@ -321,6 +321,37 @@ def test_predict_image_reads_each_example_as_plain_json(client, example):
     assert result["digit_probs"] == pytest.approx(direct["digit_probs"], abs=1e-6)
 
 
+@pytest.fixture
+def uploaded(tmp_path_factory):
+    """Copies files into Gradio's upload folder, as an upload through the API puts them; removed afterwards."""
+    import shutil
+    import tempfile
+
+    from gradio.utils import get_upload_folder
+
+    os.makedirs(get_upload_folder(), exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=get_upload_folder()))
+    yield lambda path: {"path": shutil.copy(path, folder)}
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_predict_image_reads_a_phone_photo_as_a_viewer_shows_it(phone_photos, uploaded, orientation):
+    for digit in range(10):
+        result = app.predict_image(uploaded(phone_photos[digit, orientation]), 2)
+        assert (result["digit"], result["sum"]) == (digit, digit + 2), f"digit {digit}"
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_api_reads_a_phone_photo_in_the_sketch_as_a_viewer_shows_it(client, phone_photos, orientation):
+    # Gradio's own reading of the pad's files ignores the orientation: the app turns them first
+    for digit in (1, 4, 7):
+        photo = phone_photos[digit, orientation]
+        for value in (sketch(photo), {"background": handle_file(str(photo)), "layers": [], "composite": None}):
+            digit_label, sum_label, equation, seen = client.predict(value, 2, api_name="/predict")
+            assert equation == f"{digit} + 2 = {digit + 2}", (photo.name, value["composite"] is None)
+
+
 def test_not_a_digit_shows_no_confident_digit(not_a_digit_predictor):
     image = drawn_seven()
     digit, total, equation, seen = app.predict({"background": None, "layers": [], "composite": image}, 3)

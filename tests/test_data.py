@@ -73,7 +73,8 @@ def test_redrawn_mnist_digits_are_centred_ink_that_the_model_still_reads(mnist_t
     returned indices name the source digits, the same seed gives the same drawings, and the shipped model
     reads them as their labels."""
     from mnist_sum import load_model
-    from mnist_sum.data import one_hot, redrawn_mnist
+    from mnist_sum.data import one_hot
+    from mnist_sum.pen_training import redrawn_mnist
     from mnist_sum.model import normalize
 
     pixels = mnist_test.pixels[:200]
@@ -95,7 +96,7 @@ def test_redrawn_mnist_digits_are_centred_ink_that_the_model_still_reads(mnist_t
 def test_kept_out_items_are_every_8th_writer_or_letter():
     from types import SimpleNamespace
 
-    from mnist_sum.data import kept_out
+    from mnist_sum.pen import kept_out
 
     digits = SimpleNamespace(writer=np.array([0, 1, 8, 9, 16, 3]), __len__=lambda: 6)
     assert kept_out(digits).tolist() == [True, False, True, False, True, False]

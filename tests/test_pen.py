@@ -7,9 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mnist_sum.pen import (BRUSH_RANGE, HEIGHT_RANGE, MAX_WIDTH, NONDIGIT_KINDS, TRAIN_SIDES, PenSet,
-                           evaluate_pen, format_pen_report, load_pen, nondigit_strokes, pen_folder, render,
-                           render_inputs28, render_random, styled, writer_jitter)
+from mnist_sum.evaluate_pen import evaluate_pen, format_pen_report
+from mnist_sum.pen import (BRUSH_RANGE, HEIGHT_RANGE, MAX_WIDTH, TRAIN_SIDES, PenSet, load_pen, pen_folder, render,
+                           render_inputs28, render_random)
+from mnist_sum.synthetic import NONDIGIT_KINDS, nondigit_strokes, styled, writer_jitter
 from mnist_sum.preprocess import to_input28
 
 SEVEN = [np.array([[0, 0], [60, 0], [25, 100]])]  # a "7" in tablet units: 100 tall, 60 wide, y down

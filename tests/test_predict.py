@@ -85,6 +85,17 @@ def test_each_demo_example_is_read_correctly(predictor, digit):
         assert (p.digit, p.sum) == (digit, digit + number)
 
 
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_a_phone_photo_is_read_as_a_viewer_shows_it(predictor, phone_photos, orientation):
+    """Stored turned, with an EXIF orientation: read upright whether given as a path or as an opened image."""
+    for digit in range(10):
+        path = phone_photos[digit, orientation]
+        assert Image.open(path).getexif()[0x0112] == orientation  # 0x0112: the orientation tag
+        from_path, from_image = predictor.predict(path, 0), predictor.predict(Image.open(path), 0)
+        assert (from_path.digit, from_image.digit) == (digit, digit), path.name
+        assert np.array_equal(from_path.input28, from_image.input28)
+
+
 @pytest.mark.parametrize("pen", [3, 12, 40])
 @pytest.mark.parametrize("side", [280, 800])
 def test_pen_width_and_canvas_size_do_not_change_the_input_stroke(pen, side):
@@ -220,7 +231,8 @@ def test_weights_without_a_threshold_call_every_drawing_a_digit(tmp_path):
 
 def test_is_digit_on_clear_cases(predictor):
     """A drawn example digit is a digit; an "H" and a spiral, drawn the way the pad sends them, are not."""
-    from mnist_sum.pen import nondigit_strokes, render
+    from mnist_sum.pen import render
+    from mnist_sum.synthetic import nondigit_strokes
 
     assert predictor.threshold is not None, "the shipped handwriting model carries a not-a-digit threshold"
     for digit in range(10):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mnist_sum import evaluate, load_model
-from mnist_sum.data import PEN_DIR, one_hot
+from mnist_sum.data import one_hot
+from mnist_sum.pen import PEN_DIR
 from mnist_sum.model import MNISTSumNet
 from mnist_sum.train import (batches_per_epoch, build_parser, cpu_has_fast_bf16, distill_loss, main, pick_precision,
                              resolve_defaults)
