@@ -361,6 +361,18 @@ def test_not_a_digit_shows_no_confident_digit(not_a_digit_predictor):
     assert PIL.Image.open(seen).size == (28 * app.SEEN_SCALE, 28 * app.SEEN_SCALE)
 
 
+def test_predict_image_flags_a_spiral_with_the_shipped_threshold(client, tmp_path):
+    """The served handwriting model's own threshold (no stand-in predictor): a spiral is not a digit."""
+    from mnist_sum.pen import render
+    from mnist_sum.synthetic import nondigit_strokes
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "spiral.png"
+    PIL.Image.fromarray(render(nondigit_strokes(rng, "spiral"), 400, rng)).save(path)
+    result = client.predict(handle_file(str(path)), 3, api_name="/predict_image")
+    assert result["is_digit"] is False and result["digit_score"] < app.PREDICTOR.threshold
+
+
 def test_api_carries_the_not_a_digit_flag(client, not_a_digit_predictor, seven_png):
     png = seven_png
     digit_label, sum_label, equation, _ = client.predict(sketch(png), 3, api_name="/predict")
