@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .model import MNISTSumNet
 from .weights import SHIPPED_WEIGHTS, load_state_dict, read_metadata, write_atomically
 
 FORMAT = "mnist-sum-web/1"  # web/reader.js checks it
@@ -33,7 +34,8 @@ def export(weights_path=None) -> bytes:
     tensors = load_state_dict(path)  # validated against MNISTSumNet
     threshold = read_metadata(path).get("not_a_digit", {}).get("threshold")
     entries, chunks, offset = [], [], 0
-    for name, tensor in tensors.items():
+    for name in MNISTSumNet().state_dict():  # a fixed order: the file's loader returns its own
+        tensor = tensors[name]
         if not tensor.is_floating_point():
             continue
         data = tensor.detach().cpu().float().contiguous().numpy().astype("<f4").tobytes()
