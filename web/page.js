@@ -11,14 +11,15 @@
  *
  * Two hidden buttons connect it to Gradio (app.py): #page-read's click (and the slider's change) runs a
  * JavaScript-only listener whose outputs are window.mnistSumPage.outputs(number); #server-read's click runs
- * the server's /predict on the pad, the path taken when the page cannot read (no Worker, no WebAssembly, the
- * reader or the model failing to load or to run, the pad not found, or ?reader=server in the URL).
+ * the server's /predict on the pad, the path taken when the page cannot read (no Worker, the reader or the
+ * model failing to load or to run, the pad not found, or ?reader=server in the URL).
  */
 (() => {
   "use strict";
   const config = window.mnistSumConfig || {};
   const SIDE = config.canvas || 400; // the pad's canvas, canvas pixels
   const DRAW_EVERY_MS = 100; // reads while a stroke is drawn, at most this often (the issue asks <= 150 ms)
+  const SERVER_QUIET_MS = 100; // the server reads a change that is not a stroke (an example, undo) once it settles
   const LOAD_TIMEOUT_MS = 20000; // a reader that is not ready by then is given up for the server
 
   const page = window.mnistSumPage = {
@@ -38,6 +39,7 @@
   let lastStart = -Infinity;
   let timer = null;
   let drawing = false;
+  let drawnOn = null; // the application whose canvas the last stroke began on
 
   // --- finding the pad's pixels ---------------------------------------------------------------------------
 
@@ -69,16 +71,16 @@
     return document.getElementById("sketch");
   }
 
-  /** The pad's PixiJS application (the newest one whose canvas is inside #sketch), or null. */
+  /** The pad's PixiJS application, or null: the one last drawn on, else the newest whose canvas is in #sketch
+   * (the editor starts a second one for its crop tool, inside #sketch too: that one is passed over). */
   function padApp() {
     const pad = padElement();
     const late = globalThis.__PIXI_APP__; // set by the editor in light mode: a second way to the same application
     if (late && !apps.includes(late)) globalThis.__PIXI_APP_INIT__(late);
-    for (let i = apps.length - 1; i >= 0; i--) {
-      const app = apps[i];
-      if (app.renderer && app.canvas && pad && pad.contains(app.canvas)) return app;
-    }
-    return null;
+    const inPad = apps.filter((app) => app.renderer && app.canvas && pad && pad.contains(app.canvas));
+    if (drawnOn && inPad.includes(drawnOn)) return drawnOn;
+    const main = inPad.filter((app) => !/crop/.test(app.canvas.parentElement?.className || ""));
+    return (main.length ? main : inPad).at(-1) || null;
   }
 
   /** The pad's composite (layers over the background) as RGBA pixels, SIDE x SIDE: the image Gradio uploads. */
@@ -111,7 +113,7 @@
 
   function startWorker() {
     if (new URLSearchParams(location.search).get("reader") === "server") return toServer("asked for in the URL");
-    if (typeof Worker !== "function" || typeof WebAssembly !== "object") return toServer("no Worker or WebAssembly");
+    if (typeof Worker !== "function") return toServer("no Worker");
     if (!config.workerUrl || !config.readerUrl || !config.modelUrl) return toServer("the app serves no model");
     try {
       worker = new Worker(config.workerUrl);
@@ -131,6 +133,8 @@
         page.mode = "local";
         page.stats.modelBytes = message.modelBytes;
         page.stats.loadMs = message.loadMs;
+        // the labels' font, fetched now rather than by the first label shown (a request while drawing)
+        document.fonts?.load("1em 'IBM Plex Mono'").catch(() => {});
         if (dirty) pump();
       } else if (message.type === "failed") {
         clearTimeout(giveUp);
@@ -177,7 +181,7 @@
   /** The pad changed: read it now, or DRAW_EVERY_MS after the last reading started while a stroke goes on. */
   function changed() {
     dirty = true;
-    schedule(drawing ? DRAW_EVERY_MS : 0);
+    schedule(drawing ? DRAW_EVERY_MS : page.mode === "server" ? SERVER_QUIET_MS : 0);
   }
 
   function schedule(spacing) {
@@ -191,7 +195,10 @@
 
   async function pump() {
     if (!dirty || busy) return;
-    if (page.mode === "server") return askServer();
+    if (page.mode === "server") { // as before the page could read: one request per stroke, at pen-up
+      if (!drawing) askServer();
+      return;
+    }
     if (page.mode !== "local") return; // read once the reader is ready
     dirty = false;
     busy = true;
@@ -278,7 +285,9 @@
   // --- strokes --------------------------------------------------------------------------------------------
 
   document.addEventListener("pointerdown", (event) => {
-    if (event.target instanceof HTMLCanvasElement && padElement()?.contains(event.target)) drawing = true;
+    if (!(event.target instanceof HTMLCanvasElement && padElement()?.contains(event.target))) return;
+    drawing = true;
+    drawnOn = apps.find((app) => app.canvas === event.target) || drawnOn;
   }, true);
   const penUp = () => {
     if (!drawing) return;

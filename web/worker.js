@@ -3,14 +3,14 @@
  *
  * Messages in:  {type: "init", readerUrl, modelUrl}
  *               {type: "read", id, rgba (Uint8ClampedArray, transferred), width, height, number}
- *               {type: "predict", id, number}   the last drawing read again with another number
+ *               {type: "predict", id, number}   the last drawing read again, with another number
  * Messages out: {type: "ready", threshold, modelBytes, loadMs} | {type: "failed", message}
  *               {type: "result", id, result (null: blank), ms (time in the reader)} | {type: "error", id, message}
  */
 "use strict";
 
 let reader = null;
-let lastInput = null; // Float32Array(784) of the last drawing read, for a new number without new pixels
+let last = null; // the last drawing's pixels {rgba, width, height}, read again when only the number changes
 
 /** A result the page can use: plain arrays, the 28x28 input as bytes. */
 function plain(prediction, number) {
@@ -19,7 +19,7 @@ function plain(prediction, number) {
     digit: prediction.digit, sum: prediction.sum, number,
     digitProbs: Array.from(prediction.digitProbs), sumProbs: Array.from(prediction.sumProbs),
     isDigit: prediction.isDigit, digitScore: prediction.digitScore,
-    input28: Uint8Array.from(prediction.input28),
+    input28: prediction.input28, // Uint8Array(784), transferred
   };
 }
 
@@ -36,14 +36,9 @@ async function init(message) {
 
 function run(message) {
   const started = performance.now();
-  let result = null;
-  if (message.type === "read") {
-    lastInput = reader.toInput28(message.rgba, message.width, message.height);
-    result = lastInput && plain(reader.predict28(lastInput, message.number), message.number);
-  } else if (lastInput) {
-    result = plain(reader.predict28(lastInput, message.number), message.number);
-  }
-  return {type: "result", id: message.id, result, ms: performance.now() - started};
+  if (message.type === "read") last = {rgba: message.rgba, width: message.width, height: message.height};
+  const prediction = last && reader.read(last.rgba, last.width, last.height, message.number);
+  return {type: "result", id: message.id, result: plain(prediction, message.number), ms: performance.now() - started};
 }
 
 self.onmessage = async (event) => {
