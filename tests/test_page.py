@@ -158,6 +158,8 @@ def test_page_reads_like_the_predictor(browser, server_url, mnist_test):
         same_verdict += mine["isDigit"] == theirs.is_digit
         worst = max(worst, int(np.abs(np.array(mine["input28"]) - theirs.input28.ravel().astype(int)).max()))
     n = len(items)
+    print(f"page vs Predictor on {n} drawings: same digit and sum {same}, same verdict {same_verdict}, "
+          f"28x28 inputs at most {worst} grey levels apart")  # shown with pytest -s
     assert n == DRAWINGS and not blank_mismatch
     assert same >= 0.995 * n, f"same digit and sum on {same} of {n}"
     assert same_verdict >= 0.99 * n, f"same not-a-digit verdict on {same_verdict} of {n}"

@@ -26,7 +26,9 @@
     mode: "starting", // "local" once the reader is ready; "server" when the page cannot read
     why: null, // why the page went to the server
     result: null, // the latest reading: {digit, sum, number, digitProbs, sumProbs, isDigit, input28} or null
-    stats: {reads: 0, readerMs: [], extractMs: [], modelBytes: null, loadMs: null},
+    // reads done; ms per reading in the worker and per pixel read-out of the pad; the model file's size and
+    // load time; [reading started, outputs handed to Gradio] (performance.now() ms) for each reading shown
+    stats: {reads: 0, readerMs: [], extractMs: [], modelBytes: null, loadMs: null, shown: []},
   };
   const apps = []; // PixiJS applications started on the page (the pad's among them)
   let worker = null;
@@ -178,10 +180,18 @@
     return Number.isInteger(value) && value >= 0 && value <= 9 ? value : 0;
   }
 
-  /** The pad changed: read it now, or DRAW_EVERY_MS after the last reading started while a stroke goes on. */
+  /** The pad changed: read it now, or DRAW_EVERY_MS after the last reading began while a stroke goes on. */
   function changed() {
     dirty = true;
-    schedule(drawing ? DRAW_EVERY_MS : page.mode === "server" ? SERVER_QUIET_MS : 0);
+    if (page.mode === "server" && !drawing) { // once the change has settled (an example loads in several renders)
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = null;
+        pump();
+      }, SERVER_QUIET_MS);
+      return;
+    }
+    schedule(drawing ? DRAW_EVERY_MS : 0);
   }
 
   function schedule(spacing) {
@@ -209,7 +219,7 @@
       const result = await ask({type: "read", rgba: pixels.data, width: pixels.width, height: pixels.height,
                                 number: currentNumber()}, [pixels.data.buffer]);
       page.stats.reads += 1;
-      if (result !== undefined && id === latestId && page.mode === "local") show(result);
+      if (result !== undefined && id === latestId && page.mode === "local") show(result, lastStart);
     } catch (error) {
       toServer(`reading the pad failed: ${error && error.message || error}`);
     } finally {
@@ -219,8 +229,9 @@
   }
 
   /** Hand a reading to Gradio: #page-read's listener takes its outputs from page.outputs. */
-  function show(result) {
+  function show(result, startedAt) {
     page.result = result;
+    page.readStartedAt = startedAt;
     document.getElementById("page-read")?.click();
   }
 
@@ -268,6 +279,7 @@
       if (result === undefined || id !== latestId) return undefined; // a newer drawing's reading follows
       page.result = result;
     }
+    page.stats.shown.push([page.readStartedAt, performance.now()]); // for benchmarks/browser_latency.py
     const texts = config.texts;
     if (!result) return [{}, {}, texts.blank, null];
     const seen = seenImage(result.input28);
