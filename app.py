@@ -7,8 +7,10 @@ network predicts the digit and digit + number, live.
 
 `import app` builds `demo` and loads the model but starts no server, so tests can launch it themselves.
 Everything the pad does (drawing, its bin, Clear, keeping the brush selected) happens in the browser: nothing
-the server sends can reset the pad while someone draws. Two API endpoints: /predict (the pad's value and
-the number, what the page calls) and /predict_image (an image file and the number, plain JSON back).
+the server sends can reset the pad while someone draws. The page reads the pad itself, with the same
+preprocessing and network (web/page.js; the model file is made from WEIGHTS when the server starts), and
+asks the server only where it cannot. Two API endpoints: /predict (the pad's value and the number, what the
+page calls then) and /predict_image (an image file and the number, plain JSON back).
 """
 
 import asyncio
