@@ -7,12 +7,18 @@ network predicts the digit and digit + number, live.
 
 `import app` builds `demo` and loads the model but starts no server, so tests can launch it themselves.
 Everything the pad does (drawing, its bin, Clear, keeping the brush selected) happens in the browser: nothing
-the server sends can reset the pad while someone draws. Two API endpoints: /predict (the pad's value and
-the number, what the page calls) and /predict_image (an image file and the number, plain JSON back).
+the server sends can reset the pad while someone draws. The page reads the pad itself, with the same
+preprocessing and network (web/page.js; the model file is made from WEIGHTS when the server starts), and
+asks the server only where it cannot. Two API endpoints: /predict (the pad's value and the number, what the
+page calls then) and /predict_image (an image file and the number, plain JSON back).
 """
 
+import hashlib
+import json
 import os
 import re
+import tempfile
+from types import SimpleNamespace
 from pathlib import Path
 
 import gradio as gr
@@ -23,12 +29,15 @@ from gradio.data_classes import FileData
 from gradio_cache import (CACHE_AGE, DELETE_CACHE, clean_cache, delete_old_files,  # noqa: F401
                           prune_empty_folders, seen_png)
 from mnist_sum.predict import Prediction
-from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
-from serving import (MAX_PIXELS, PendingStrokes, check_number, image_problem, load_predictor,  # noqa: F401
+from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata, write_atomically
+from serving import (LOG, MAX_PIXELS, PendingStrokes, check_number, image_problem, load_predictor,  # noqa: F401
                      prediction_json, read_image, read_pad, refuse, uploaded_path)
 
 ROOT = Path(__file__).parent
 EXAMPLES_DIR = ROOT / "demo" / "examples"
+WEB_DIR = ROOT / "web"  # the page's JavaScript: page.js (inlined in the page), worker.js and reader.js (served)
+# The page's model file, made from WEIGHTS at start-up (mnist_sum.webmodel) and named by its content
+WEB_CACHE = Path(tempfile.gettempdir()) / "mnist-sum-web"
 WEIGHTS = Path(os.environ.get("MNIST_SUM_WEIGHTS") or SHIPPED_WEIGHTS)
 
 CANVAS = 400  # canvas side in pixels; the predictor rescales any size to 28x28
@@ -135,6 +144,7 @@ CSS = """
 #equation, #equation .prose, #equation p { font-size: 2rem; font-weight: 600; text-align: center; }
 #equation .guess { font-size: 1rem; font-weight: 400; opacity: 0.75; white-space: nowrap; }
 #seen img { image-rendering: pixelated; }
+#page-read, #server-read { display: none !important; }  /* clicked by web/page.js only */
 /* Phones: the page's side margins shrink from 32 px to 4 px (Gradio scopes rules in @media to the app's inner
    element, so this width-dependent one stays outside), the pad takes the screen's width, and its box is only
    as tall as the square canvas needs, so the equation right below it is on screen while drawing. */
@@ -171,6 +181,9 @@ CLEAR_JS = "() => { document.querySelector(\"#sketch button[aria-label='Clear ca
 # The outputs' empty state, set in the browser: digit label, sum label (an empty label is {}, as gr.Label
 # sends None), equation, seen image.
 RESET_OUTPUTS_JS = f"() => [{{}}, {{}}, {DRAW_PROMPT!r}, null]"
+# The page's own reading as the outputs (web/page.js); nothing changes where the page cannot read, and page.js
+# asks the server instead.
+PAGE_OUTPUTS_JS = "(number) => window.mnistSumPage?.outputs(number)"
 
 
 def drawing_pad() -> gr.Sketchpad:
@@ -222,23 +235,27 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(about_model())
 
         outputs = [digit, total, equation, seen]
-        # One listener for both inputs, so the page has exactly one endpoint, /predict; always_last drops
-        # the intermediate requests of a fast series of strokes and answers the latest one. The sketch is
+        # The page reads the pad itself (web/page.js): after each change of the pad it clicks the hidden
+        # #page-read, and this JavaScript-only listener (also run when the number changes) shows its reading.
+        # Nothing listens to the pad's change: a listener there makes the pad upload its images after every
+        # stroke. Where the page cannot read, page.js clicks #server-read instead, and /predict reads the pad
+        # on the server as it always did (the pad's images are uploaded with that request). The sketch is
         # never an output: nothing from the server touches the pad.
-        # Why predict runs after an empty JavaScript step rather than on the pad's change itself: the browser
-        # reads (and uploads) the pad's images anew for each event the pad triggers and for each input it
-        # feeds, one after the other; the images a stroke has just sent are reused only once. Triggered by
-        # the empty step, predict skips one of those upload rounds: one network round trip less per stroke
-        # (measured with benchmarks/browser_latency.py).
+        page_read = gr.Button("page read", elem_id="page-read")
+        server_read = gr.Button("server read", elem_id="server-read")
+        gr.on([page_read.click, number.change], None, inputs=number, outputs=outputs, js=PAGE_OUTPUTS_JS,
+              trigger_mode="always_last", show_progress="hidden")
+
         def predict_pad(sketch: dict | None, number: float) -> tuple:
             """The pad's value (as sent) + number -> digit label, sum label, equation and the network's view."""
             # preprocess=False below hands over the values as sent, so that a bad number or image is
             # refused in this app's words: the Slider's check words -1 and 10 its own way and fails on None.
             return predict(read_pad(pad, sketch), number)
 
-        gr.on([pad.change, number.change], None, js="() => {}", trigger_mode="always_last").then(
-            predict_pad, inputs=[pad, number], outputs=outputs, api_name="predict", trigger_mode="always_last",
-            show_progress="hidden", concurrency_id="model", preprocess=False)
+        # always_last drops the intermediate requests of a fast series of strokes and answers the latest one.
+        server_read.click(predict_pad, inputs=[pad, number], outputs=outputs, api_name="predict",
+                          trigger_mode="always_last", show_progress="hidden", concurrency_id="model",
+                          preprocess=False)
         gr.api(predict_image, api_name="predict_image", concurrency_id="model")
         # Pure-JavaScript listeners (fn=None) run in the browser and are never API endpoints.
         random_number.click(None, outputs=number, js="() => Math.floor(Math.random() * 10)")
@@ -252,10 +269,55 @@ def build_demo() -> gr.Blocks:
 demo = build_demo()
 
 
+def web_model(weights: Path = WEIGHTS, folder: Path = WEB_CACHE) -> Path | None:
+    """The page's model file for weights (mnist_sum.webmodel), written once per content; None (the server
+    reads every drawing) when it cannot be made."""
+    try:
+        from mnist_sum.webmodel import export
+
+        data = export(weights)
+    except Exception as e:  # the page falls back to the server: say why, and serve
+        LOG.warning("mnist-sum: the page cannot read drawings itself, the server will: %r", e)
+        return None
+    path = folder / f"model-{hashlib.sha256(data).hexdigest()[:16]}.bin"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data, durable=False)  # made again at the next start if lost
+    return path
+
+
+def page_head(model: Path | None) -> str:
+    """The page's <head> addition: web/page.js with its settings, inlined (so it runs before the pad starts)."""
+    def url(path: Path) -> str:
+        """A file the app serves itself (see gr.set_static_paths in launch), relative to the page."""
+        return f"gradio_api/file={path.resolve().as_posix()}"
+
+    def equation(is_digit: bool) -> str:
+        """equation_text with placeholders, so the page words the equation as predict does."""
+        shape = SimpleNamespace(digit="{digit}", sum="{sum}", is_digit=is_digit)
+        return equation_text(shape, "{number}")
+
+    reader = WEB_DIR / "reader.js"
+    config = {"canvas": CANVAS, "seenScale": SEEN_SCALE, "topClasses": 3,
+              "texts": {"blank": DRAW_PROMPT, "notADigit": NOT_A_DIGIT, "equation": equation(True),
+                        "guess": equation(False)}}
+    if model is not None and reader.is_file():
+        config.update(workerUrl=url(WEB_DIR / "worker.js"), readerUrl=url(reader), modelUrl=url(model))
+    script = (WEB_DIR / "page.js").read_text(encoding="utf-8")
+    settings = json.dumps(config).replace("</", "<\\/")  # nothing in it may end the <script> element
+    if "</script" in script.lower():
+        raise ValueError("web/page.js must not contain '</script'")
+    return f"<script>window.mnistSumConfig = {settings};\n{script}</script>"
+
+
 def launch(**kwargs):
     """Start the server with the app's limits; kwargs go to Blocks.launch (tests pass a host and port)."""
+    model = web_model()
+    # Served as they are, from the app itself: the reader, its worker, and the model file made above.
+    gr.set_static_paths([WEB_DIR / "worker.js", WEB_DIR / "reader.js"] + ([model] if model else []))
     # server_name and server_port are left to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-    return demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, app_kwargs={"lifespan": clean_cache}, **kwargs)
+    return demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=page_head(model),
+                       app_kwargs={"lifespan": clean_cache}, **kwargs)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,23 @@
 """Latency a person feels: from pen-up on the pad to the digit label showing the new prediction, in Chromium.
 
-    python benchmarks/browser_latency.py                    # loopback and a 1 s round trip
+    python benchmarks/browser_latency.py                    # loopback and a 1 s round trip, and a phone
     python benchmarks/browser_latency.py --drawings 20 --rtt 0 --json
 
 Starts two servers, each `python` in a process of its own: the app (`app.py`), and a no-op Gradio app with
 the same pad, the same number input and the same event settings whose function only returns a new label
 (this file, --serve-noop). For each link (loopback, then --rtt seconds of round trip through
-benchmarks/slow_link.py, half each way) and each server, it opens the page in headless Chromium and does
---drawings times: clear the pad with its bin, wait until the page is quiet, draw a one-stroke digit with the
-mouse, and time, in the page's own clock, from the pointerup to the first change of the digit label. It
-also lists the HTTP requests the page starts in that time. Between drawings it waits until the page has
-made no request for --quiet seconds (plus one round trip). The difference between the two servers is what
-the app adds to Gradio's own round trip (preprocessing the pad, the network, the outputs and the picture of
-what the network saw).
+benchmarks/slow_link.py, half each way) it opens, in headless Chromium, the app as it is (the page reads the
+pad itself: web/page.js), the app told to let the server read (`?reader=server`, the page's fallback and
+the path every stroke took before) and the no-op app, and does --drawings times: clear the pad with its bin,
+wait until the page is quiet, draw a one-stroke digit with the mouse, and time, in the page's own clock,
+from the pointerup to the digit label showing the answer. Where the server reads, that is the label's first
+change after pen-up; where the page reads (and has shown readings while the stroke was drawn), it is the
+first change after the page handed over its first reading begun after pen-up. It also lists the HTTP
+requests the page starts while the stroke is drawn and from pen-up to the label, the page's own time per
+reading (preprocessing and network, in its worker), and the bytes the page loads. Between drawings it waits
+until the page has made no request for --quiet seconds (plus one round trip). Then a phone (390x844, touch)
+with the CPU slowed --throttle times (CDP Emulation.setCPUThrottlingRate) draws with a finger, the page
+reading. The no-op app shows what Gradio's own round trip costs.
 """
 
 import argparse
@@ -27,19 +32,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import free_port, start_server, stop_server  # noqa: E402  (the benchmarks folder is not a package)
-from pen_traces import CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_with_mouse, drawing_area  # noqa: E402
+from pen_traces import CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_with_finger, draw_with_mouse, drawing_area  # noqa: E402
 from slow_link import SlowLink  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ONE_STROKE_DIGITS = [d for d, strokes in DIGIT_STROKES.items() if len(strokes) == 1]  # one pen-up each
 VIEWPORT = {"width": 800, "height": 720}
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 1}
 MOVES = 12  # mouse moves per stroke: the time measured starts at pen-up, the pace does not matter
 
 # Installed in the page (times in its own clock, ms): pen-ups; the digit label's text each time it changes;
 # the requests the page made (start, end); how many fetches are in flight now.
 RECORDER_JS = """() => {
-  const latency = window.latency = {up: [], label: [], requests: [], in_flight: 0, last_activity: performance.now()};
+  const latency = window.latency = {down: [], up: [], label: [], requests: [], in_flight: 0,
+                                    last_activity: performance.now()};
   performance.setResourceTimingBufferSize(1000000);
+  document.addEventListener("pointerdown", () => latency.down.push(performance.now()), true);
   document.addEventListener("pointerup", () => latency.up.push(performance.now()), true);
   const digit = document.querySelector("#digit");
   new MutationObserver(() => {
@@ -94,64 +102,112 @@ def wait_until_quiet(page, quiet_s: float, timeout_s: float = 60) -> None:
         time.sleep(0.1)
 
 
-def measure(browser, url: str, drawings: int, quiet_s: float) -> list[dict]:
-    """One page at url: `drawings` times clear, wait for quiet, draw one stroke; a record per drawing."""
-    context = browser.new_context(viewport=VIEWPORT)
+def page_bytes(page) -> dict:
+    """What the page has loaded so far, bytes over the wire: all of it, and the reader's files (its worker, the
+    reader script and the model file, which the worker fetches), by resource timing (the page's and, for the
+    model, the size the worker reports)."""
+    entries = page.evaluate("""() => [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+                               .map((e) => [e.name, e.transferSize || e.encodedBodySize || 0])""")
+    stats = page.evaluate("() => window.mnistSumPage ? window.mnistSumPage.stats : null")
+    reader = sum(size for name, size in entries if name.endswith(("/web/worker.js", "/web/reader.js")))
+    model = (stats or {}).get("modelBytes") or 0
+    return {"total": sum(size for _, size in entries) + model, "reader": reader + model}
+
+
+def label_after(changes: list, since: float):
+    """The first (time, text) among the label's changes at or after since that shows a value, or None."""
+    return next(((t, text) for t, text in changes if t >= since and text), None)
+
+
+def one_drawing(page, digit: int, area: dict, finger=None, timeout_s: float = 60) -> dict:
+    """Draw digit (mouse, or a finger through the CDP session `finger`), wait for the label; its record."""
+    stroke = DIGIT_STROKES[digit][0]
+    if finger is not None:
+        draw_with_finger(finger, area, stroke, MOVES)
+    else:
+        draw_with_mouse(page, stroke, MOVES, area=area)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        down, up, changes, stats = page.evaluate(
+            "() => [latency.down.at(-1), latency.up.at(-1), latency.label, window.mnistSumPage?.stats]")
+        local = stats is not None and stats["shown"] and any(start >= up for start, _ in stats["shown"])
+        # the page's first reading begun after pen-up, once handed over; else (the server reads) pen-up itself
+        since = min(end for start, end in stats["shown"] if start >= up) if local else up
+        shown = label_after(changes, since)
+        if shown:
+            break
+        time.sleep(0.02)
+    else:
+        return {"digit": digit, "seconds": None, "shown": None, "requests": None, "drawing_requests": None}
+    requests = page.evaluate("() => window.latency.requests")
+
+    def paths(lo, hi):
+        """The requests started between lo and hi (page clock), by the path they asked for."""
+        return sorted(name.split("/gradio_api/")[-1].split("?")[0].split("=")[0]
+                      for start, end, name in requests if lo <= start <= hi)
+
+    return {"digit": digit, "seconds": (shown[0] - up) / 1000, "shown": shown[1],
+            # requests started between pen-up and the label (the picture of what the network saw comes
+            # after it), and while the stroke was drawn
+            "requests": paths(up, shown[0]), "drawing_requests": paths(down, up)}
+
+
+def measure(browser, url: str, drawings: int, quiet_s: float, phone_throttle: float | None = None) -> dict:
+    """One page at url: `drawings` times clear, wait for quiet, draw one stroke; the records, the page's time
+    per reading and the bytes it loaded. phone_throttle: a phone, drawn on with a finger, its CPU that much slower."""
+    context = browser.new_context(**(PHONE if phone_throttle else {"viewport": VIEWPORT}))
     page = context.new_page()
     page.set_default_timeout(120_000)
     try:
         page.goto(url)
         page.locator("#sketch button[aria-label=Brush].highlight").wait_for()
         page.evaluate(RECORDER_JS)
-        wait_until_quiet(page, quiet_s)  # the page has loaded, the pad has fitted itself
+        wait_until_quiet(page, quiet_s)  # the page has loaded, the pad has fitted itself, the reader is ready
+        loaded = page_bytes(page)
         area = drawing_area(page)
+        finger = None
+        if phone_throttle:
+            finger = context.new_cdp_session(page)
+            finger.send("Emulation.setCPUThrottlingRate", {"rate": phone_throttle})
         records = []
         for i in range(drawings):
             page.locator("#sketch button[aria-label='Clear canvas']").click()
             wait_until_quiet(page, quiet_s)  # the clear's own requests are over, as when a person starts anew
-            digit = ONE_STROKE_DIGITS[i % len(ONE_STROKE_DIGITS)]
-            draw_with_mouse(page, DIGIT_STROKES[digit][0], MOVES, area=area)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                up, changes = page.evaluate("() => [window.latency.up.at(-1), window.latency.label]")
-                after = [(t, text) for t, text in changes if t > up and text]
-                if after:
-                    break
-                time.sleep(0.02)
-            else:
-                records.append({"digit": digit, "seconds": None, "shown": None, "requests": None})
-                continue
-            shown_at, text = after[0]
-            requests = page.evaluate("() => window.latency.requests")
-            records.append({"digit": digit, "seconds": (shown_at - up) / 1000, "shown": text,
-                            # requests started between pen-up and the label (the picture of what the network
-                            # saw comes after it), by the path they asked for
-                            "requests": sorted(name.split("/gradio_api/")[-1].split("?")[0].split("=")[0]
-                                               for start, end, name in requests if up <= start <= shown_at)})
-        return records
+            records.append(one_drawing(page, ONE_STROKE_DIGITS[i % len(ONE_STROKE_DIGITS)], area, finger))
+        stats = page.evaluate("() => window.mnistSumPage ? window.mnistSumPage.stats : null")
+        return {"records": records, "mode": page.evaluate("() => window.mnistSumPage?.mode ?? 'server'"),
+                "reader_ms": (stats or {}).get("readerMs") or [], "extract_ms": (stats or {}).get("extractMs") or [],
+                "bytes": loaded}
     finally:
         context.close()
 
 
-def stats(records: list[dict]) -> dict:
-    """Median and p95 latency (s), how many were answered, the requests of a typical drawing."""
+def stats(run: dict) -> dict:
+    """Median and p95 latency (s), how many were answered, the requests of a typical drawing and while drawing,
+    the page's median time per reading (ms), the bytes loaded."""
+    records = run["records"]
     seconds = [r["seconds"] for r in records if r["seconds"] is not None]
     answered = [r for r in records if r["seconds"] is not None]
     typical = sorted(answered, key=lambda r: r["seconds"])[len(answered) // 2]["requests"] if answered else []
-    return {"n": len(records), "answered": len(seconds),
-            "median_s": float(np.median(seconds)) if seconds else float("nan"),
+    median = lambda values: float(np.median(values)) if len(values) else float("nan")  # noqa: E731
+    return {"n": len(records), "answered": len(seconds), "mode": run["mode"],
+            "median_s": median(seconds),
             "p95_s": float(np.percentile(seconds, 95)) if seconds else float("nan"),
-            "requests": {name: typical.count(name) for name in sorted(set(typical))}}
+            "requests": {name: typical.count(name) for name in sorted(set(typical))},
+            "drawing_requests_max": max((len(r["drawing_requests"]) for r in answered), default=0),
+            "reader_ms": median(run["reader_ms"]), "extract_ms": median(run["extract_ms"]), "bytes": run["bytes"]}
 
 
 def run(args) -> dict:
-    """Start both servers, measure each over each link; the report."""
+    """Start both servers, measure each way of reading over each link, then the phone; the report."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="mnist-sum-latency-") as tmp:
         tmp = Path(tmp)
         ports = {"app": free_port(), "no-op": free_port()}
         servers = {"app": start_server(ROOT / "app.py", ports["app"], tmp / "app.log", args.startup_timeout)}
+        # (name, server, what the URL adds)
+        ways = [("page reads", "app", ""), ("server reads", "app", "?reader=server"), ("no-op", "no-op", "")]
         try:
             servers["no-op"] = start_server(Path(__file__).resolve(), ports["no-op"], tmp / "noop.log",
                                             args.startup_timeout, env={"MNIST_SUM_SERVE_NOOP": str(ports["no-op"])})
@@ -159,15 +215,20 @@ def run(args) -> dict:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for rtt in args.rtt:
-                    for name, port in ports.items():
-                        link = SlowLink("127.0.0.1", port, down=rtt / 2, up=rtt / 2).start() if rtt else None
+                    for name, server, query in ways:
+                        link = SlowLink("127.0.0.1", ports[server], down=rtt / 2, up=rtt / 2).start() if rtt else None
                         try:
-                            url = link.url if link else f"http://127.0.0.1:{port}/"
-                            records = measure(browser, url, args.drawings, args.quiet + rtt)
+                            url = (link.url if link else f"http://127.0.0.1:{ports[server]}/") + query
+                            measured = measure(browser, url, args.drawings, args.quiet + rtt)
                         finally:
                             if link:
                                 link.stop()
-                        results[f"{name}, rtt {rtt:g} s"] = {**stats(records), "records": records}
+                        results[f"{name}, rtt {rtt:g} s"] = {**stats(measured), "records": measured["records"]}
+                if args.throttle:
+                    measured = measure(browser, f"http://127.0.0.1:{ports['app']}/", args.drawings, args.quiet,
+                                       phone_throttle=args.throttle)
+                    results[f"phone {args.throttle:g}x slower, page reads"] = {**stats(measured),
+                                                                               "records": measured["records"]}
                 browser.close()
         finally:
             for server in servers.values():
@@ -180,18 +241,25 @@ def format_report(r: dict) -> str:
     """The report as plain text."""
     lines = [f"pen-up to digit label, {r['drawings']} drawings each, headless Chromium, {r['cpu_count']} CPUs "
              f"(1-min load average {r['load_average']:.1f} at the end)",
-             f"  {'server, link':<22} {'median s':>9} {'p95 s':>7} {'answered':>9}   requests from pen-up to label"]
+             f"  {'way, link':<30} {'median s':>9} {'p95 s':>7} {'answered':>9} {'page ms':>8}   requests from "
+             f"pen-up to label (while drawing, at most)"]
     for name, s in r["results"].items():
-        requests = ", ".join(f"{n} {path}" for path, n in s["requests"].items())
-        lines.append(f"  {name:<22} {s['median_s']:9.2f} {s['p95_s']:7.2f} {s['answered']:5d}/{s['n']:<3d}"
-                     f"   {requests}")
-    for rtt in sorted({name.split("rtt ")[1] for name in r["results"]}):
-        app, noop = r["results"][f"app, rtt {rtt}"], r["results"][f"no-op, rtt {rtt}"]
-        lines.append(f"  rtt {rtt}: the app adds {app['median_s'] - noop['median_s']:+.2f} s to the median "
-                     f"({app['median_s'] / noop['median_s']:.2f}x), {app['p95_s'] - noop['p95_s']:+.2f} s to the p95")
-    wrong = [(name, x["digit"], x["shown"]) for name, s in r["results"].items() if name.startswith("app")
+        requests = ", ".join(f"{n} {path}" for path, n in s["requests"].items()) or "none"
+        page_ms = f"{s['reader_ms']:8.0f}" if s["reader_ms"] == s["reader_ms"] else f"{'-':>8}"
+        lines.append(f"  {name:<30} {s['median_s']:9.3f} {s['p95_s']:7.3f} {s['answered']:5d}/{s['n']:<3d}"
+                     f"{page_ms}   {requests} ({s['drawing_requests_max']})")
+    for rtt in sorted({name.split("rtt ")[1] for name in r["results"] if "rtt " in name}):
+        page, server = r["results"][f"page reads, rtt {rtt}"], r["results"][f"server reads, rtt {rtt}"]
+        lines.append(f"  rtt {rtt}: the page reads {server['median_s'] / page['median_s']:.1f}x faster than the "
+                     f"server (median {page['median_s']:.3f} s against {server['median_s']:.3f} s)")
+    first = next(iter(r["results"].values()))
+    lines.append(f"  page ms: the page's median time per reading in its worker (preprocessing and network); the "
+                 f"pad's pixels read out in {first['extract_ms']:.0f} ms (median)")
+    lines.append(f"  bytes the page loads: {first['bytes']['total']:,} in all, {first['bytes']['reader']:,} of them "
+                 f"the reader (worker, reader script, model file)")
+    wrong = [(name, x["digit"], x["shown"]) for name, s in r["results"].items() if "no-op" not in name
              for x in s["records"] if x["shown"] is not None and x["shown"] != str(x["digit"])]
-    lines.append(f"  app drawings read wrong: {wrong or 'none'}")
+    lines.append(f"  drawings read wrong: {wrong or 'none'}")
     return "\n".join(lines)
 
 
@@ -207,6 +275,8 @@ def main(argv=None) -> int:
                    help="round trips to measure over, seconds (0: loopback, no proxy)")
     p.add_argument("--quiet", type=float, default=2.0,
                    help="seconds without network activity (plus one round trip) that end the wait after each clear")
+    p.add_argument("--throttle", type=float, default=4.0,
+                   help="CPU slowdown for the phone run (0: no phone run)")
     p.add_argument("--startup-timeout", type=float, default=180, help="seconds to wait for a server to answer")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
     args = p.parse_args(argv)

@@ -219,9 +219,12 @@ def test_example_click_predicts(page):
 
 
 @pytest.mark.skipif(not app.find_examples(), reason="no demo/examples/digit_N.png yet")
-def test_not_a_digit_shows_no_confident_digit(page, not_a_digit_predictor):
+def test_not_a_digit_shows_no_confident_digit(browser, server_url, not_a_digit_predictor, request):
     from playwright.sync_api import expect
 
+    # The stand-in predictor answers on the server: the page, which reads drawings itself, is told to ask it.
+    context, page = open_app(browser, server_url + "?reader=server")
+    request.addfinalizer(context.close)
     png, number = app.find_examples()[0]
     click_example(page, 0)
     expect(page.locator("#equation")).to_contain_text("Doesn't look like a digit")

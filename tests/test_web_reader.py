@@ -1,0 +1,225 @@
+"""The in-browser reader (web/reader.js, run in Node) reads drawings as the Python Predictor does, and the
+model file it loads (mnist_sum/webmodel.py) holds the PyTorch network's weights."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mnist_sum import Predictor, pen
+from mnist_sum.model import normalize
+from mnist_sum.preprocess import to_input28
+from mnist_sum.weights import SHIPPED_WEIGHTS, load_model, load_state_dict, save_weights
+from mnist_sum.webmodel import FORMAT, export, main, read
+
+NODE = shutil.which("node")
+pytestmark = pytest.mark.skipif(NODE is None, reason="node (Node.js 20) is not installed: web/reader.js needs it")
+RUNNER = Path(__file__).parent / "web_reader_node.js"
+GREY_LEVELS = 2  # the 28x28 inputs may differ by at most this many of 255 grey levels (they agree exactly today)
+
+
+def rgba(image) -> np.ndarray:
+    """Any drawing as the (H, W, 4) uint8 pixels a canvas' getImageData gives."""
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] == 4:
+        return np.ascontiguousarray(a)
+    return np.asarray(Image.fromarray(a).convert("RGBA"))
+
+
+def pen_drawing(strokes, side: int, rng, **kw) -> np.ndarray:
+    """Strokes drawn as the pad draws them (black on opaque white), RGBA."""
+    return rgba(pen.render(strokes, side, rng, **kw))
+
+
+def drawings(mnist_root: str | None) -> list[tuple[str, np.ndarray]]:
+    """About 40 drawings covering every path of the preprocessing: pad-like, transparent, coloured, pale,
+    thin, large, odd-sized, see-through, not digits, blank; drawn-digit set and pen digits when present."""
+    rng = np.random.default_rng(20)
+    out = []
+    if mnist_root is not None:  # the drawn-digit set: 3 test digits in its 4 pixel formats
+        from mnist_sum.data import open_split
+        from mnist_sum.sketches import sketch_set
+
+        out += [(f"sketch-{s.format}-{s.canvas}", rgba(s.image)) for s in sketch_set(open_split(mnist_root, False, download=False), 3)]
+    folder = pen.pen_folder()
+    if folder is not None:
+        digits = pen.load_pen(folder, "digits")
+        for i, k in enumerate(rng.choice(len(digits), 14, replace=False)):
+            out.append((f"pen-digit-{digits.labels[k]}", pen_drawing(digits.items[k], (400, 800)[i % 2], rng)))
+        letters = pen.load_pen(folder, "letters")
+        out += [(f"letter-{letters.labels[k]}", pen_drawing(letters.items[k], 400, rng))
+                for k in rng.choice(len(letters), 3, replace=False)]
+    seven = [np.array([[0, 0], [60, 0], [25, 100]])]
+    for kind in ("spiral", "smiley", "star", "hash"):
+        out.append((f"shape-{kind}", pen_drawing(pen.nondigit_strokes(rng, kind), 400, rng)))
+    for side in (700, 1000, 1300):  # working-resolution factors 3, 4 and 5 (Pillow's reduce has a path each)
+        out.append((f"seven-{side}", pen_drawing(seven, side, rng)))
+    out.append(("thin-pen-800", pen_drawing(seven, 800, rng, brush=0.004)))
+    out.append(("thick-pen-400", pen_drawing(seven, 400, rng, brush=0.12)))
+    grey = pen_drawing(seven, 400, rng)[..., 0]
+    ink = 255 - grey
+    zeros = np.zeros_like(grey)
+    out.append(("transparent-canvas", np.dstack([zeros, zeros, zeros, ink])))  # the pad's layers: ink in alpha
+    yellow = np.dstack([np.full_like(grey, 255), np.full_like(grey, 255), grey, np.full_like(grey, 255)])
+    out.append(("pale-yellow-ink", yellow))  # barely differs from white in green: read from blue
+    blue = np.dstack([(230 - ink * 0.8).astype(np.uint8), (225 - ink * 0.7).astype(np.uint8), np.full_like(grey, 235),
+                      np.full_like(grey, 255)])
+    out.append(("blue-on-cream", blue))
+    holes = pen_drawing(seven, 400, rng).copy()
+    holes[150:250, 150:250, 3] = 0  # a see-through patch on an opaque canvas, shown as paper
+    holes[100:300:7, :, 3] = 128
+    out.append(("see-through", holes))
+    out.append(("odd-size-401x399", pen_drawing(seven, 401, rng)[:399]))
+    out.append(("tall-300x700", rgba(np.ascontiguousarray(pen.render(seven, 700, rng)[:, 200:500]))))
+    out.append(("narrow-3x400", rgba(np.where(np.arange(3)[None, :, None] == 1, 0, 255).astype(np.uint8)
+                                     .repeat(400, 0).repeat(3, 2))))
+    dots = np.full((400, 400, 4), 255, np.uint8)
+    dots[[50, 200, 330], [60, 210, 90], :3] = 0
+    out += [("blank-white", np.full((400, 400, 4), 255, np.uint8)), ("blank-transparent", np.zeros((400, 400, 4), np.uint8)),
+            ("stray-dots", dots)]
+    return out
+
+
+def run_node(model: Path, jobs: list, folder: Path) -> dict:
+    """web/reader.js in Node on the jobs (see tests/web_reader_node.js); its JSON answer."""
+    (folder / "jobs.json").write_text(json.dumps(jobs))
+    subprocess.run([NODE, str(RUNNER), str(model), str(folder / "jobs.json"), str(folder / "out.json")], check=True,
+                   timeout=300)
+    return json.loads((folder / "out.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """Each drawing read by Predictor and by reader.js, with weights whose not-a-digit threshold splits them."""
+    from conftest import mnist_root
+
+    folder = tmp_path_factory.mktemp("web_reader")
+    cases = drawings(mnist_root())
+    scores = [p.digit_score for _, a in cases if (p := Predictor().predict(a, 3)) is not None]
+    weights = save_weights(load_model(), folder / "with_threshold.safetensors",
+                           not_a_digit={"threshold": float(np.median(scores))})
+    model = folder / "model.bin"
+    model.write_bytes(export(weights))
+    predictor = Predictor(weights)
+    assert predictor.threshold is not None
+    jobs, python = [], []
+    for i, (name, a) in enumerate(cases):
+        (folder / f"{i}.rgba").write_bytes(a.tobytes())
+        number = i % 10
+        jobs.append({"rgba": str(folder / f"{i}.rgba"), "width": a.shape[1], "height": a.shape[0], "number": number})
+        python.append((name, to_input28(a), predictor.predict(a, number)))
+    return python, run_node(model, jobs, folder), predictor.threshold
+
+
+def test_blank_agrees(compared):
+    python, node, threshold = compared
+    said = {name: (x is None, r is None) for (name, x, _), r in zip(python, node["results"])}
+    assert all(py == js for py, js in said.values()), {k: v for k, v in said.items() if v[0] != v[1]}
+    assert said["blank-white"] == said["blank-transparent"] == said["stray-dots"] == (True, True)
+    assert sum(not py for py, _ in said.values()) >= 30  # most of them are drawings
+
+
+def test_input28_agrees_within_a_few_grey_levels(compared):
+    python, node, threshold = compared
+    for (name, x, p), r in zip(python, node["results"]):
+        if x is None:
+            continue
+        diff = np.abs(np.asarray(r["input28Float"], np.float32).reshape(28, 28) - x).max()
+        assert diff <= GREY_LEVELS / 255, f"{name}: the 28x28 inputs differ by {diff * 255:.2f} grey levels"
+        levels = np.abs(np.asarray(r["input28"], int).reshape(28, 28) - p.input28.astype(int)).max()
+        assert levels <= GREY_LEVELS, f"{name}: input28 (uint8) differs by {levels} grey levels"
+
+
+def test_same_digit_sum_verdict_and_probabilities(compared):
+    python, node, threshold = compared
+    assert node["threshold"] == threshold
+    verdicts = []
+    for (name, x, p), r in zip(python, node["results"]):
+        if p is None:
+            continue
+        assert (r["digit"], r["sum"]) == (p.digit, p.sum), name
+        np.testing.assert_allclose(r["digitProbs"], p.digit_probs, atol=1e-3, err_msg=name)
+        np.testing.assert_allclose(r["sumProbs"], p.sum_probs, atol=1e-3, err_msg=name)
+        assert r["digitScore"] == pytest.approx(p.digit_score, abs=1e-4), name
+        assert r["isDigit"] == p.is_digit, name
+        verdicts.append(p.is_digit)
+    assert any(verdicts) and not all(verdicts)  # the threshold splits them, so both verdicts were compared
+
+
+def test_predict28_gives_the_pytorch_networks_outputs(tmp_path):
+    """The model file holds the network: on identical 28x28 inputs, reader.js's logits are PyTorch's."""
+    rng = np.random.default_rng(1)
+    inputs = [rng.random((28, 28), dtype=np.float32) ** 4, np.zeros((28, 28), np.float32),
+              np.ones((28, 28), np.float32)]
+    inputs += [x for _, a in drawings(None)[:12] if (x := to_input28(a)) is not None]
+    model = tmp_path / "model.bin"
+    model.write_bytes(export(SHIPPED_WEIGHTS))
+    jobs = []
+    for i, x in enumerate(inputs):
+        (tmp_path / f"{i}.f32").write_bytes(x.astype("<f4").tobytes())
+        jobs.append({"input28": str(tmp_path / f"{i}.f32"), "number": i % 10})
+    node = run_node(model, jobs, tmp_path)
+    assert node["threshold"] is None  # the shipped exercise weights carry none: every drawing is a digit
+    net = load_model(SHIPPED_WEIGHTS)
+    with torch.inference_mode():
+        images = normalize(torch.from_numpy(np.stack(inputs))[:, None])
+        digit_logits, sum_logits = net(images, torch.eye(10)[[j["number"] for j in jobs]])
+    for i, r in enumerate(node["results"]):
+        np.testing.assert_allclose(r["digitLogits"], digit_logits[i].numpy(), atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(r["sumLogits"], sum_logits[i].numpy(), atol=1e-4, rtol=1e-5)
+        assert r["isDigit"] is True
+
+
+def test_export_is_deterministic_and_holds_every_float_tensor(tmp_path):
+    data = export()
+    assert data == export(SHIPPED_WEIGHTS)
+    header, tensors = read(data)
+    assert header["format"] == FORMAT and header["threshold"] is None
+    assert len(data) < 5_000_000
+    state = load_state_dict(SHIPPED_WEIGHTS)
+    floats = {k: v for k, v in state.items() if v.is_floating_point()}
+    assert set(tensors) == set(floats) and all(not v.is_floating_point() for k, v in state.items() if k not in floats)
+    for name, t in floats.items():
+        np.testing.assert_array_equal(tensors[name], t.numpy(), err_msg=name)
+    assert main(["--out", str(tmp_path / "model.bin")]) == 0
+    assert (tmp_path / "model.bin").read_bytes() == data
+
+
+def test_export_refuses_bad_weights_and_reader_refuses_a_damaged_file(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    assert main(["--weights", str(bad), "--out", str(tmp_path / "x.bin")]) == 1
+    assert "bad.safetensors" in capsys.readouterr().err and not (tmp_path / "x.bin").exists()
+    truncated = tmp_path / "truncated.bin"
+    truncated.write_bytes(export()[:100_000])
+    with pytest.raises(ValueError, match="truncated"):
+        read(truncated.read_bytes())
+    (tmp_path / "jobs.json").write_text("[]")
+    run = subprocess.run([NODE, str(RUNNER), str(truncated), str(tmp_path / "jobs.json"), str(tmp_path / "o.json")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "truncated" in run.stderr
+
+
+def test_reader_refuses_bad_input_in_words(tmp_path):
+    model = tmp_path / "model.bin"
+    model.write_bytes(export())
+    script = f"""
+const R = require({json.dumps(str(Path(__file__).parents[1] / "web" / "reader.js"))});
+const r = R.fromBuffer(require("fs").readFileSync({json.dumps(str(model))}));
+const errors = [];
+for (const f of [() => r.read(new Uint8Array(10), 2, 2, 3), () => r.read(new Uint8Array(16), 2, 2, 10),
+                 () => r.read(new Uint8Array(16), 2, 2, 2.5), () => r.predict28(new Float32Array(5), 1),
+                 () => r.toInput28(new Uint8Array(0), -1, 0)]) {{
+  try {{ f(); errors.push(null); }} catch (e) {{ errors.push(e.constructor.name + ": " + e.message); }}
+}}
+console.log(JSON.stringify(errors));
+"""
+    run = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=60, check=True)
+    errors = json.loads(run.stdout)
+    assert all(e is not None and e.startswith("RangeError") for e in errors), errors
+    assert "2x2x4 RGBA bytes" in errors[0] and "0-9" in errors[1] and "0-9" in errors[2] and "784" in errors[3]

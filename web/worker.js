@@ -1,0 +1,61 @@
+/* The page's reader in a Web Worker (started by web/page.js): preprocessing and network off the main thread,
+ * so drawing stays smooth while the pad is read.
+ *
+ * Messages in:  {type: "init", readerUrl, modelUrl}
+ *               {type: "read", id, rgba (Uint8ClampedArray, transferred), width, height, number}
+ *               {type: "predict", id, number}   the last drawing read again, with another number
+ * Messages out: {type: "ready", threshold, modelBytes, loadMs} | {type: "failed", message}
+ *               {type: "result", id, result (null: blank), ms (time in the reader)} | {type: "error", id, message}
+ */
+"use strict";
+
+let reader = null;
+let last = null; // the last drawing's pixels {rgba, width, height}, read again when only the number changes
+
+/** A result the page can use: plain arrays, the 28x28 input as bytes. */
+function plain(prediction, number) {
+  if (!prediction) return null;
+  return {
+    digit: prediction.digit, sum: prediction.sum, number,
+    digitProbs: Array.from(prediction.digitProbs), sumProbs: Array.from(prediction.sumProbs),
+    isDigit: prediction.isDigit, digitScore: prediction.digitScore,
+    input28: prediction.input28, // Uint8Array(784), transferred
+  };
+}
+
+async function init(message) {
+  const started = performance.now();
+  importScripts(message.readerUrl);
+  const response = await fetch(message.modelUrl);
+  if (!response.ok) throw new Error(`model: HTTP ${response.status}`);
+  const bytes = await response.arrayBuffer();
+  reader = await self.MnistSumReader.fromBuffer(bytes);
+  return {type: "ready", threshold: reader.threshold, modelBytes: bytes.byteLength,
+          loadMs: performance.now() - started};
+}
+
+function run(message) {
+  const started = performance.now();
+  if (message.type === "read") last = {rgba: message.rgba, width: message.width, height: message.height};
+  const prediction = last && reader.read(last.rgba, last.width, last.height, message.number);
+  return {type: "result", id: message.id, result: plain(prediction, message.number), ms: performance.now() - started};
+}
+
+self.onmessage = async (event) => {
+  const message = event.data;
+  if (message.type === "init") {
+    try {
+      self.postMessage(await init(message));
+    } catch (error) {
+      self.postMessage({type: "failed", message: String(error && error.message || error)});
+    }
+    return;
+  }
+  try {
+    if (!reader) throw new Error("the reader is not loaded");
+    const reply = run(message);
+    self.postMessage(reply, reply.result ? [reply.result.input28.buffer] : []);
+  } catch (error) {
+    self.postMessage({type: "error", id: message.id, message: String(error && error.message || error)});
+  }
+};
