@@ -1,6 +1,7 @@
 """The in-browser reader (web/reader.js, run in Node) reads drawings as the Python Predictor does, and the
 model file it loads (mnist_sum/webmodel.py) holds the PyTorch network's weights."""
 
+import base64
 import json
 import shutil
 import subprocess
@@ -85,11 +86,11 @@ def drawings(mnist_root: str | None) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def run_node(model: Path, jobs: list, folder: Path) -> dict:
+def run_node(model: Path, jobs: list, folder: Path, backend: str = "wasm-simd") -> dict:
     """web/reader.js in Node on the jobs (see tests/web_reader_node.js); its JSON answer."""
     (folder / "jobs.json").write_text(json.dumps(jobs))
-    subprocess.run([NODE, str(RUNNER), str(model), str(folder / "jobs.json"), str(folder / "out.json")], check=True,
-                   timeout=300)
+    subprocess.run([NODE, str(RUNNER), str(model), str(folder / "jobs.json"), str(folder / "out.json"), backend],
+                   check=True, timeout=300)
     return json.loads((folder / "out.json").read_text())
 
 
@@ -151,8 +152,10 @@ def test_same_digit_sum_verdict_and_probabilities(compared):
     assert any(verdicts) and not all(verdicts)  # the threshold splits them, so both verdicts were compared
 
 
-def test_predict28_gives_the_pytorch_networks_outputs(tmp_path):
-    """The model file holds the network: on identical 28x28 inputs, reader.js's logits are PyTorch's."""
+@pytest.mark.parametrize("backend", ["wasm-simd", "js"])
+def test_predict28_gives_the_pytorch_networks_outputs(tmp_path, backend):
+    """The model file holds the network: on identical 28x28 inputs, reader.js's logits are PyTorch's, with
+    the WebAssembly kernel and in plain JavaScript (browsers without WebAssembly SIMD)."""
     rng = np.random.default_rng(1)
     inputs = [rng.random((28, 28), dtype=np.float32) ** 4, np.zeros((28, 28), np.float32),
               np.ones((28, 28), np.float32)]
@@ -163,7 +166,8 @@ def test_predict28_gives_the_pytorch_networks_outputs(tmp_path):
     for i, x in enumerate(inputs):
         (tmp_path / f"{i}.f32").write_bytes(x.astype("<f4").tobytes())
         jobs.append({"input28": str(tmp_path / f"{i}.f32"), "number": i % 10})
-    node = run_node(model, jobs, tmp_path)
+    node = run_node(model, jobs, tmp_path, backend)
+    assert node["backend"] == backend
     assert node["threshold"] is None  # the shipped exercise weights carry none: every drawing is a digit
     net = load_model(SHIPPED_WEIGHTS)
     with torch.inference_mode():
@@ -173,6 +177,13 @@ def test_predict28_gives_the_pytorch_networks_outputs(tmp_path):
         np.testing.assert_allclose(r["digitLogits"], digit_logits[i].numpy(), atol=1e-4, rtol=1e-5)
         np.testing.assert_allclose(r["sumLogits"], sum_logits[i].numpy(), atol=1e-4, rtol=1e-5)
         assert r["isDigit"] is True
+
+
+def test_reader_embeds_the_committed_kernel():
+    """reader.js carries exactly web/conv_kernel.wasm (rebuild both with `python web/build_kernel.py`)."""
+    web = Path(__file__).parents[1] / "web"
+    line = next(t for t in (web / "reader.js").read_text().splitlines() if "const KERNEL_WASM" in t)
+    assert line.split('"')[1] == base64.b64encode((web / "conv_kernel.wasm").read_bytes()).decode()
 
 
 def test_export_is_deterministic_and_holds_every_float_tensor(tmp_path):

@@ -370,6 +370,18 @@
     return { header, tensors };
   }
 
+  // web/conv_kernel.wasm (source web/conv_kernel.c), written here by `python web/build_kernel.py`
+  const KERNEL_WASM = "AGFzbQEAAAABCAJgAAF/YAAAAwYFAAAAAAEEBQFwAQEBBQMBAGQGCQF/AUGA7N4BCwcwBgZtZW1vcnkCAAd3ZWlnaHRzAAAEY29scwABA291dAACBGJpYXMAAwVjb252MgAECtsEBQgAQYCIgIAACwgAQYCIsoAACwgAQYCozoEACwgAQYDo2oEAC7QEAgd/DXtBACEAQYCIsoAAIQEDQEGAiICAACECQQAhAwNAQQAhBCABIQUgA0ECdCIGQYDo2oEAav0JAgAiByEIIAZBBHJBgOjagQBq/QkCACIJIQogBkEMckGA6NqBAGr9CQIAIgshDCAGQQhyQYDo2oEAav0JAgAiDSEOA0AgBUEQav0ABAAiDyACIARqIgb9CQIAIhD95gEgCP3kASEIIA8gBkGAlgFq/QkCACIR/eYBIAv95AEhCyAPIAZBgOQAav0JAgAiEv3mASAN/eQBIQ0gDyAGQYAyav0JAgAiE/3mASAK/eQBIQogBf0ABAAiDyAQ/eYBIAf95AEhByAPIBH95gEgDP3kASEMIA8gEv3mASAO/eQBIQ4gDyAT/eYBIAn95AEhCSAFQcAMaiEFIARBBGoiBEGAMkcNAAsgA0HADGwgAEECdGoiBUHQzc6BAGogC/0MAAAAAAAAAAAAAAAAAAAAACIP/ekB/QsEACAFQcDNzoEAaiAMIA/96QH9CwQAIAVBkMHOgQBqIA0gD/3pAf0LBAAgBUGAwc6BAGogDiAP/ekB/QsEACAFQdC0zoEAaiAKIA/96QH9CwQAIAVBwLTOgQBqIAkgD/3pAf0LBAAgBUGQqM6BAGogCCAP/ekB/QsEACAFQYCozoEAaiAHIA/96QH9CwQAIAJBgMgBaiECIANB/ABJIQUgA0EEaiEDIAUNAAsgAUEgaiEBIABBiANJIQUgAEEIaiEAIAUNAAsL";
+
+  /** An instance of the conv kernel, or null where WebAssembly SIMD is missing (plain JavaScript then). */
+  function loadKernel() {
+    if (typeof WebAssembly !== "object" || !KERNEL_WASM) return null;
+    const bytes = typeof atob === "function" ? Uint8Array.from(atob(KERNEL_WASM), (c) => c.charCodeAt(0))
+      : new Uint8Array(Buffer.from(KERNEL_WASM, "base64"));
+    if (!WebAssembly.validate(bytes)) return null;
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), {});  // < 4 KB: compiles synchronously anywhere
+  }
+
   const SHAPES = {
     "conv.0.weight": [64, 1, 5, 5], "conv.0.bias": [64], "conv.2.weight": [128, 64, 5, 5], "conv.2.bias": [128],
     "conv.4.weight": [10, 128, 1, 1], "conv.4.bias": [10],
@@ -417,11 +429,11 @@
     return best;
   }
 
-  /** The forward pass with buffers allocated once per reader (a reader is not re-entrant). */
-  function makeNetwork(t) {
+  /** The forward pass with buffers allocated once per reader (a reader is not re-entrant); kernel: an
+   * instance of web/conv_kernel.wasm, or null for plain JavaScript throughout. */
+  function makeNetwork(t, kernel) {
     const a1 = new Float32Array(64 * 24 * 24);  // conv 1 -> 64, 5x5: (64, 24, 24)
-    const cols = new Float32Array(1600 * 400);  // im2col of a1 for conv 2: (64*5*5, 20*20)
-    const a2 = new Float32Array(128 * 400);  // conv 64 -> 128: (128, 20, 20)
+    // cols: im2col of a1 for conv 2, (64*5*5, 20*20); a2: conv 64 -> 128, (128, 20, 20); both below
     const a3 = new Float32Array(10 * 400);  // conv 128 -> 10, 1x1: (10, 20, 20)
     const features = new Float32Array(1000);  // max-pooled (10, 10, 10), flattened
     const h1 = new Float64Array(512), h2 = new Float64Array(256), logits = new Float64Array(10);
@@ -444,13 +456,26 @@
       relu(a1);
     }
 
+    // conv 2 as a matrix product over the im2col of a1: in WebAssembly SIMD when the platform has it
+    const wasm = kernel ? kernel.exports : null;
+    const cols = wasm ? new Float32Array(wasm.memory.buffer, wasm.cols(), 1600 * 400) : new Float32Array(1600 * 400);
+    const a2 = wasm ? new Float32Array(wasm.memory.buffer, wasm.out(), 128 * 400) : new Float32Array(128 * 400);
+    if (wasm) {
+      new Float32Array(wasm.memory.buffer, wasm.weights(), 128 * 1600).set(W2);
+      new Float32Array(wasm.memory.buffer, wasm.bias(), 128).set(b2);
+    }
+
     function conv2() {
       // im2col: row (c, ky, kx), column (y, x) of the 20x20 output
       for (let c = 0; c < 64; c++) for (let ky = 0; ky < 5; ky++) for (let kx = 0; kx < 5; kx++) {
         const row = ((c * 5 + ky) * 5 + kx) * 400;
-        for (let y = 0; y < 20; y++) cols.set(a1.subarray(c * 576 + (y + ky) * 24 + kx, c * 576 + (y + ky) * 24 + kx + 20), row + y * 20);
+        for (let y = 0; y < 20; y++) {
+          const src = c * 576 + (y + ky) * 24 + kx;
+          cols.set(a1.subarray(src, src + 20), row + y * 20);
+        }
       }
-      // GEMM a2 (128, 400) = W2 (128, 1600) x cols (1600, 400), four output channels at a time
+      if (wasm) { wasm.conv2(); return; }
+      // a2 (128, 400) = W2 (128, 1600) x cols (1600, 400), four output channels at a time
       for (let m = 0; m < 128; m += 4) {
         const o0 = m * 400, o1 = o0 + 400, o2 = o1 + 400, o3 = o2 + 400;
         for (let n = 0; n < 400; n++) { a2[o0 + n] = b2[m]; a2[o1 + n] = b2[m + 1]; a2[o2 + n] = b2[m + 2]; a2[o3 + n] = b2[m + 3]; }
@@ -507,19 +532,22 @@
 
   /** The network and the preprocessing of one model file; see the file's top comment for the API. */
   class MnistSumReader {
-    constructor(model) {
+    constructor(model, options = {}) {
       for (const [name, shape] of Object.entries(SHAPES)) {
         const t = model.tensors[name];
         if (!t || t.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`model file lacks ${name} of shape ${shape}`);
       }
       this.header = model.header;
       this.threshold = model.header.threshold ?? null;
-      this.forward = makeNetwork(model.tensors);
+      const kernel = options.wasm === false ? null : loadKernel();
+      this.backend = kernel ? "wasm-simd" : "js";  // which runs conv 2 (the rest is JavaScript either way)
+      this.forward = makeNetwork(model.tensors, kernel);
     }
 
-    /** A reader from the model file's bytes (ArrayBuffer, typed array or Node Buffer). */
-    static fromBuffer(buffer) {
-      return new MnistSumReader(parseModel(buffer));
+    /** A reader from the model file's bytes (ArrayBuffer, typed array or Node Buffer); options.wasm = false
+     * keeps the network in plain JavaScript. */
+    static fromBuffer(buffer, options = {}) {
+      return new MnistSumReader(parseModel(buffer), options);
     }
 
     /** RGBA pixels -> Float32Array(784) in [0, 1] (the network's 28x28 view), or null when nothing is drawn. */
