@@ -38,12 +38,16 @@
       for (let i = 0; i < n; i++) s = rnd(s + a[off + i * stride]);
       return s;
     }
-    if (n <= 128) {
-      const r = [];
-      for (let j = 0; j < 8; j++) r.push(a[off + j * stride]);
+    if (n <= 128) {  // eight running sums, combined as a tree
+      let r0 = a[off], r1 = a[off + stride], r2 = a[off + 2 * stride], r3 = a[off + 3 * stride];
+      let r4 = a[off + 4 * stride], r5 = a[off + 5 * stride], r6 = a[off + 6 * stride], r7 = a[off + 7 * stride];
       let i = 8;
-      for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] = rnd(r[j] + a[off + (i + j) * stride]);
-      let s = rnd(rnd(rnd(r[0] + r[1]) + rnd(r[2] + r[3])) + rnd(rnd(r[4] + r[5]) + rnd(r[6] + r[7])));
+      for (; i < n - (n % 8); i += 8) {
+        const p = off + i * stride;
+        r0 = rnd(r0 + a[p]); r1 = rnd(r1 + a[p + stride]); r2 = rnd(r2 + a[p + 2 * stride]); r3 = rnd(r3 + a[p + 3 * stride]);
+        r4 = rnd(r4 + a[p + 4 * stride]); r5 = rnd(r5 + a[p + 5 * stride]); r6 = rnd(r6 + a[p + 6 * stride]); r7 = rnd(r7 + a[p + 7 * stride]);
+      }
+      let s = rnd(rnd(rnd(r0 + r1) + rnd(r2 + r3)) + rnd(rnd(r4 + r5) + rnd(r6 + r7)));
       for (; i < n; i++) s = rnd(s + a[off + i * stride]);
       return s;
     }
