@@ -121,9 +121,9 @@ def browser_timings(folder: Path, jobs: list[dict], rounds: int, rates=(1, 4)) -
 def sizes(model: bytes) -> dict:
     """Bytes the page loads to read drawings, raw and gzipped."""
     reader = (ROOT / "web" / "reader.js").read_bytes()
-    kernel = (ROOT / "web" / "conv_kernel.wasm").read_bytes()
+    kernel = (ROOT / "web" / "kernel.wasm").read_bytes()
     return {"reader.js (kernel embedded)": (len(reader), len(gzip.compress(reader, 9))),
-            "conv_kernel.wasm (inside reader.js)": (len(kernel), len(gzip.compress(kernel, 9))),
+            "kernel.wasm (inside reader.js)": (len(kernel), len(gzip.compress(kernel, 9))),
             "model file": (len(model), len(gzip.compress(model, 9)))}
 
 

@@ -374,10 +374,10 @@
     return { header, tensors };
   }
 
-  // web/conv_kernel.wasm (source web/conv_kernel.c), written here by `python web/build_kernel.py`
-  const KERNEL_WASM = "AGFzbQEAAAABCAJgAAF/YAAAAwYFAAAAAAEEBQFwAQEBBQMBAGQGCQF/AUGA7N4BCwcwBgZtZW1vcnkCAAd3ZWlnaHRzAAAEY29scwABA291dAACBGJpYXMAAwVjb252MgAECtsEBQgAQYCIgIAACwgAQYCIsoAACwgAQYCozoEACwgAQYDo2oEAC7QEAgd/DXtBACEAQYCIsoAAIQEDQEGAiICAACECQQAhAwNAQQAhBCABIQUgA0ECdCIGQYDo2oEAav0JAgAiByEIIAZBBHJBgOjagQBq/QkCACIJIQogBkEMckGA6NqBAGr9CQIAIgshDCAGQQhyQYDo2oEAav0JAgAiDSEOA0AgBUEQav0ABAAiDyACIARqIgb9CQIAIhD95gEgCP3kASEIIA8gBkGAlgFq/QkCACIR/eYBIAv95AEhCyAPIAZBgOQAav0JAgAiEv3mASAN/eQBIQ0gDyAGQYAyav0JAgAiE/3mASAK/eQBIQogBf0ABAAiDyAQ/eYBIAf95AEhByAPIBH95gEgDP3kASEMIA8gEv3mASAO/eQBIQ4gDyAT/eYBIAn95AEhCSAFQcAMaiEFIARBBGoiBEGAMkcNAAsgA0HADGwgAEECdGoiBUHQzc6BAGogC/0MAAAAAAAAAAAAAAAAAAAAACIP/ekB/QsEACAFQcDNzoEAaiAMIA/96QH9CwQAIAVBkMHOgQBqIA0gD/3pAf0LBAAgBUGAwc6BAGogDiAP/ekB/QsEACAFQdC0zoEAaiAKIA/96QH9CwQAIAVBwLTOgQBqIAkgD/3pAf0LBAAgBUGQqM6BAGogCCAP/ekB/QsEACAFQYCozoEAaiAHIA/96QH9CwQAIAJBgMgBaiECIANB/ABJIQUgA0EEaiEDIAUNAAsgAUEgaiEBIABBiANJIQUgAEEIaiEAIAUNAAsL";
+  // web/kernel.wasm (source web/kernel.c), written here by `python web/build_kernel.py`
+  const KERNEL_WASM = "AGFzbQEAAAABCQJgAX8Bf2AAAAMDAgABBAUBcAEBAQUDAQBwBgkBfwFBwJ3nAgsHHQMGbWVtb3J5AgAGYnVmZmVyAAAHZm9yd2FyZAABCrAXAiUBAX9BACEBAkAgAEEJSw0AIABBAnRBgIiAgABqKAIAIQELIAELhxcIA38BewR/BnsBfwh7AX8CfUEAIQBBgKGAgAAhAQNAIABBGGwhAiAAQQJ0QfDSgIAAav0JAgAhA0GwiICAACEEQQAhBQNAQQAhBiABIQcgAyEIIAMhCSADIQogAyELIAMhDCADIQ0DQCAEIAZqIg79AAQAIAdBcGr9CQIAIg/95gEgDf3kASAOQQRq/QACACAHQXRq/QkCACIQ/eYB/eQBIA5BCGr9AAMAIAdBeGr9CQIAIhH95gH95AEgDkEMav0AAgAgB0F8av0JAgAiEv3mAf3kASAOQRBq/QAEACITIAf9CQIAIhT95gH95AEhDSAPIA5B0ABq/QAEACIV/eYBIAj95AEgECAOQdQAav0AAgD95gH95AEgESAOQdgAav0AAwD95gH95AEgEiAOQdwAav0AAgD95gH95AEgDkHgAGr9AAQAIBT95gH95AEhCCAPIA5BwABq/QAEACIW/eYBIAn95AEgECAOQcQAav0AAgD95gH95AEgESAOQcgAav0AAwD95gH95AEgEiAOQcwAav0AAgD95gH95AEgFSAU/eYB/eQBIQkgDyAOQTBq/QAEACIV/eYBIAr95AEgECAOQTRq/QACAP3mAf3kASARIA5BOGr9AAMA/eYB/eQBIBIgDkE8av0AAgD95gH95AEgFiAU/eYB/eQBIQogDyAOQSBq/QAEACIW/eYBIAv95AEgECAOQSRq/QACAP3mAf3kASARIA5BKGr9AAMA/eYB/eQBIBIgDkEsav0AAgD95gH95AEgFSAU/eYB/eQBIQsgDyAT/eYBIAz95AEgECAOQRRq/QACAP3mAf3kASARIA5BGGr9AAMA/eYB/eQBIBIgDkEcav0AAgD95gH95AEgFiAU/eYB/eQBIQwgB0EUaiEHIAZB8ABqIgZBsARHDQALIAUgAmpB4ABsIg5B8KGwgQBqIAj9DAAAAAAAAAAAAAAAAAAAAAAiFv3pAf0LBAAgDkHgobCBAGogCSAW/ekB/QsEACAOQdChsIEAaiAKIBb96QH9CwQAIA5BwKGwgQBqIAsgFv3pAf0LBAAgDkGwobCBAGogDCAW/ekB/QsEACAOQaChsIEAaiANIBb96QH9CwQAIARB8ABqIQQgBUEBaiIFQRhHDQALIAFB5ABqIQEgAEEBaiIAQcAARw0AC0EAIRdBoKG5gQAhAkGgobCBACEAA0AgACEEIAIhBUEAIQEDQEEAIQYgBSEOA0AgDiAEIAZqIgdB0AD8CgAAIA5B0ABqIAdB4ABqQdAA/AoAACAOQaABaiAHQcABakHQAPwKAAAgDkHwAWogB0GgAmpB0AD8CgAAIA5BwAJqIAdBgANqQdAA/AoAACAOQZADaiAHQeADakHQAPwKAAAgDkHgA2ogB0HABGpB0AD8CgAAIA5BsARqIAdBoAVqQdAA/AoAACAOQYAFaiAHQYAGakHQAPwKAAAgDkHQBWogB0HgBmpB0AD8CgAAIA5BoAZqIAdBwAdqQdAA/AoAACAOQfAGaiAHQaAIakHQAPwKAAAgDkHAB2ogB0GACWpB0AD8CgAAIA5BkAhqIAdB4AlqQdAA/AoAACAOQeAIaiAHQcAKakHQAPwKAAAgDkGwCWogB0GgC2pB0AD8CgAAIA5BgApqIAdBgAxqQdAA/AoAACAOQdAKaiAHQeAMakHQAPwKAAAgDkGgC2ogB0HADWpB0AD8CgAAIA5B8AtqIAdBoA5qQdAA/AoAACAOQcAMaiEOIAZBBGoiBkEURw0ACyAEQeAAaiEEIAVBwD5qIQUgAUEBaiIBQQVHDQALIABBgBJqIQAgAkHAuAJqIQIgF0EBaiIXQcAARw0AC0EAIQFBoKG5gQAhAgNAQfDUgIAAIQRBACEFA0BBACEGIAIhDiAFQQJ0IgdB8NSygABq/QkCACIQIREgB0EEckHw1LKAAGr9CQIAIhIhFCAHQQxyQfDUsoAAav0JAgAiCCEJIAdBCHJB8NSygABq/QkCACIKIQsDQCAOQRBq/QAEACIPIAQgBmoiB/0JAgAiDP3mASAR/eQBIREgDyAHQYCWAWr9CQIAIg395gEgCP3kASEIIA8gB0GA5ABq/QkCACIT/eYBIAr95AEhCiAPIAdBgDJq/QkCACIV/eYBIBT95AEhFCAO/QAEACIPIAz95gEgEP3kASEQIA8gDf3mASAJ/eQBIQkgDyAT/eYBIAv95AEhCyAPIBX95gEgEv3kASESIA5BwAxqIQ4gBkEEaiIGQYAyRw0ACyAFQcAMbCABQQJ0aiIOQfDm1YIAaiAIIBb96QH9CwQAIA5B4ObVggBqIAkgFv3pAf0LBAAgDkGw2tWCAGogCiAW/ekB/QsEACAOQaDa1YIAaiALIBb96QH9CwQAIA5B8M3VggBqIBQgFv3pAf0LBAAgDkHgzdWCAGogEiAW/ekB/QsEACAOQbDB1YIAaiARIBb96QH9CwQAIA5BoMHVggBqIBAgFv3pAf0LBAAgBEGAyAFqIQQgBUH8AEkhDiAFQQRqIQUgDg0ACyACQSBqIQIgAUGIA0khDiABQQhqIQEgDg0AC0EAIQBB8NiygAAhBkGg/uKCACEXQaCB4oIAIQEDQCAAQcAMbEGggeKCAGohAiAAQQJ0QfCAs4AAav0JAgAhEEGgwdWCACEFQQAhBANAQQAhDiAFIQcgECEPA0AgB/0ABAAgBiAOav0JAgD95gEgD/3kASEPIAdBwAxqIQcgDkEEaiIOQYAERw0ACyACIARBAnRqIA8gFv3pAf0LBAAgBUEQaiEFIARBjANJIQ4gBEEEaiEEIA4NAAtBACEEIBchBwNAIAcgASAEaiIO/QkCACAOQQhqKgIA/SABIA5BEGoqAgD9IAIgDkEYaioCAP0gAyIPIA5BBGr9CQIAIA5BDGoqAgD9IAEgDkEUaioCAP0gAiAOQRxqKgIA/SADIhAgDyAQ/UT9UiIPIA5B0ABq/QkCACAOQdgAaioCAP0gASAOQeAAaioCAP0gAiAOQegAaioCAP0gAyIQIA8gEP1E/VIiDyAOQdQAav0JAgAgDkHcAGoqAgD9IAEgDkHkAGoqAgD9IAIgDkHsAGoqAgD9IAMiECAPIBD9RP1S/QsDACAHQRBqIA5BIGr9CQIAIA5BKGoqAgD9IAEgDkEwaioCAP0gAiAOQThqKgIA/SADIg8gDkEkav0JAgAgDkEsaioCAP0gASAOQTRqKgIA/SACIA5BPGoqAgD9IAMiECAPIBD9RP1SIg8gDkHwAGr9CQIAIA5B+ABqKgIA/SABIA5BgAFqKgIA/SACIA5BiAFqKgIA/SADIhAgDyAQ/UT9UiIPIA5B9ABq/QkCACAOQfwAaioCAP0gASAOQYQBaioCAP0gAiAOQYwBaioCAP0gAyIQIA8gEP1E/VL9CwMAIAdBIGogDkHAAGoqAgAiGCAOQcQAaioCACIZIBggGV4bIhggDkGQAWoqAgAiGSAYIBleGyIYIA5BlAFqKgIAIhkgGCAZXhs4AgAgB0EkaiAOQcgAaioCACIYIA5BzABqKgIAIhkgGCAZXhsiGCAOQZgBaioCACIZIBggGV4bIhggDkGcAWoqAgAiGSAYIBleGzgCACAHQShqIQcgBEGgAWoiBEHADEcNAAsgAUHADGohASAXQZADaiEXIAZBgARqIQYgAEEBaiIAQQpHDQALQQAhBUGggbOAACEEA0BBfCEHQQAhDiAWIQ8DQCAPIAQgDmoiBv0ABAAgDkGg/uKCAGr9AAQA/eYB/eQBIAZBEGr9AAQAIA5BsP7iggBq/QAEAP3mAf3kASEPIA5BIGohDiAHQQhqIgdB5AdJDQALIAVBAnQiDkGgkbCBAGogD/0fAiAP/R8DkiAP/R8AIA/9HwGSIA5BoIGwgQBqKgIAkpI4AgAgBEGgH2ohBCAFQQFqIgVBgARHDQALCwsvAQBBgAgLKDAEAABwEAAAcCkAAHAqAABwqgwAcKwMAHDADACgwAwAoAAsAKAILAA=";
 
-  /** An instance of the conv kernel, or null where WebAssembly SIMD is missing (plain JavaScript then). */
+  /** An instance of the WebAssembly kernel, or null where WebAssembly SIMD is missing (plain JavaScript then). */
   function loadKernel() {
     if (typeof WebAssembly !== "object" || !KERNEL_WASM) return null;
     const bytes = typeof atob === "function" ? Uint8Array.from(atob(KERNEL_WASM), (c) => c.charCodeAt(0))
@@ -434,16 +434,20 @@
   }
 
   /** The forward pass with buffers allocated once per reader (a reader is not re-entrant); kernel: an
-   * instance of web/conv_kernel.wasm, or null for plain JavaScript throughout. */
+   * instance of web/kernel.wasm, or null for plain JavaScript throughout. */
   function makeNetwork(t, kernel) {
     const a1 = new Float32Array(64 * 24 * 24);  // conv 1 -> 64, 5x5: (64, 24, 24)
-    // cols: im2col of a1 for conv 2, (64*5*5, 20*20); a2: conv 64 -> 128, (128, 20, 20); both below
     const a3 = new Float32Array(10 * 400);  // conv 128 -> 10, 1x1: (10, 20, 20)
     const features = new Float32Array(1000);  // max-pooled (10, 10, 10), flattened
     const h1 = new Float64Array(512), h2 = new Float64Array(256), logits = new Float64Array(10);
     const mixIn = new Float64Array(20), mixHidden = new Float64Array(50), sumLogits = new Float64Array(20);
     const W1 = t["conv.0.weight"], b1 = t["conv.0.bias"], W2 = t["conv.2.weight"], b2 = t["conv.2.bias"];
     const W3 = t["conv.4.weight"], b3 = t["conv.4.bias"];
+    const wasm = kernel ? kernel.exports : null;
+    const view = (which, length) => new Float32Array(wasm.memory.buffer, wasm.buffer(which), length);
+    if (wasm) {  // the kernel's weights, in PyTorch's layouts (see web/kernel.c for the numbering)
+      [W1, b1, W2, b2, W3, b3, t["classifier.0.weight"], t["classifier.0.bias"]].forEach((w, i) => view(i + 1, w.length).set(w));
+    }
 
     function conv1(x) {
       for (let c = 0; c < 64; c++) {
@@ -460,14 +464,8 @@
       relu(a1);
     }
 
-    // conv 2 as a matrix product over the im2col of a1: in WebAssembly SIMD when the platform has it
-    const wasm = kernel ? kernel.exports : null;
-    const cols = wasm ? new Float32Array(wasm.memory.buffer, wasm.cols(), 1600 * 400) : new Float32Array(1600 * 400);
-    const a2 = wasm ? new Float32Array(wasm.memory.buffer, wasm.out(), 128 * 400) : new Float32Array(128 * 400);
-    if (wasm) {
-      new Float32Array(wasm.memory.buffer, wasm.weights(), 128 * 1600).set(W2);
-      new Float32Array(wasm.memory.buffer, wasm.bias(), 128).set(b2);
-    }
+    const cols = new Float32Array(1600 * 400);  // im2col of a1 for conv 2: (64*5*5, 20*20)
+    const a2 = new Float32Array(128 * 400);  // conv 64 -> 128: (128, 20, 20)
 
     function conv2() {
       // im2col: row (c, ky, kx), column (y, x) of the 20x20 output
@@ -478,7 +476,6 @@
           cols.set(a1.subarray(src, src + 20), row + y * 20);
         }
       }
-      if (wasm) { wasm.conv2(); return; }
       // a2 (128, 400) = W2 (128, 1600) x cols (1600, 400), four output channels at a time
       for (let m = 0; m < 128; m += 4) {
         const o0 = m * 400, o1 = o0 + 400, o2 = o1 + 400, o3 = o2 + 400;
@@ -513,12 +510,18 @@
 
     /** input28 Float32Array(784) in [0, 1], one-hot number index -> digit logits, sum logits (plain arrays). */
     return function forward(input28, number) {
-      const x = new Float32Array(784);
+      const x = wasm ? view(0, 784) : new Float32Array(784);
       for (let i = 0; i < 784; i++) x[i] = (input28[i] - MNIST_MEAN) / MNIST_STD;
-      conv1(x);
-      conv2();
-      conv3AndPool();
-      relu(batchNorm(t, "classifier.1", linear(t["classifier.0.weight"], t["classifier.0.bias"], features, h1)));
+      if (wasm) {  // conv stack and first Linear layer in WebAssembly
+        wasm.forward();
+        h1.set(view(9, 512));
+      } else {
+        conv1(x);
+        conv2();
+        conv3AndPool();
+        linear(t["classifier.0.weight"], t["classifier.0.bias"], features, h1);
+      }
+      relu(batchNorm(t, "classifier.1", h1));
       relu(batchNorm(t, "classifier.4", linear(t["classifier.3.weight"], t["classifier.3.bias"], h1, h2)));
       linear(t["classifier.6.weight"], t["classifier.6.bias"], h2, logits);
       const probs = softmax(logits);
@@ -544,7 +547,7 @@
       this.header = model.header;
       this.threshold = model.header.threshold ?? null;
       const kernel = options.wasm === false ? null : loadKernel();
-      this.backend = kernel ? "wasm-simd" : "js";  // which runs conv 2 (the rest is JavaScript either way)
+      this.backend = kernel ? "wasm-simd" : "js";  // where the conv stack and first Linear layer run
       this.forward = makeNetwork(model.tensors, kernel);
     }
 
