@@ -227,6 +227,7 @@ const r = R.fromBuffer(require("fs").readFileSync({json.dumps(str(model))}));
 const errors = [];
 for (const f of [() => r.read(new Uint8Array(10), 2, 2, 3), () => r.read(new Uint8Array(16), 2, 2, 10),
                  () => r.read(new Uint8Array(16), 2, 2, 2.5), () => r.predict28(new Float32Array(5), 1),
+                 () => r.predict28(new Float32Array(784).fill(NaN), 1),
                  () => r.toInput28(new Uint8Array(0), -1, 0)]) {{
   try {{ f(); errors.push(null); }} catch (e) {{ errors.push(e.constructor.name + ": " + e.message); }}
 }}
@@ -236,3 +237,4 @@ console.log(JSON.stringify(errors));
     errors = json.loads(run.stdout)
     assert all(e is not None and e.startswith("RangeError") for e in errors), errors
     assert "2x2x4 RGBA bytes" in errors[0] and "0-9" in errors[1] and "0-9" in errors[2] and "784" in errors[3]
+    assert "NaN" in errors[4]

@@ -363,6 +363,9 @@
       throw new Error(`model file header is not JSON: ${e.message}`);
     }
     if (header.format !== FORMAT) throw new Error(`model file format ${header.format}, expected ${FORMAT}`);
+    if (!Number.isInteger(header.data_offset) || header.data_offset % 4 || !Array.isArray(header.tensors)) {
+      throw new Error("model file header is corrupt");
+    }
     // copy once so the float32 views are aligned whatever buffer the bytes arrived in
     const data = bytes.slice(header.data_offset);
     const tensors = {};
@@ -436,9 +439,6 @@
   /** The forward pass with buffers allocated once per reader (a reader is not re-entrant); kernel: an
    * instance of web/kernel.wasm, or null for plain JavaScript throughout. */
   function makeNetwork(t, kernel) {
-    const a1 = new Float32Array(64 * 24 * 24);  // conv 1 -> 64, 5x5: (64, 24, 24)
-    const a3 = new Float32Array(10 * 400);  // conv 128 -> 10, 1x1: (10, 20, 20)
-    const features = new Float32Array(1000);  // max-pooled (10, 10, 10), flattened
     const h1 = new Float64Array(512), h2 = new Float64Array(256), logits = new Float64Array(10);
     const mixIn = new Float64Array(20), mixHidden = new Float64Array(50), sumLogits = new Float64Array(20);
     const W1 = t["conv.0.weight"], b1 = t["conv.0.bias"], W2 = t["conv.2.weight"], b2 = t["conv.2.bias"];
@@ -448,6 +448,13 @@
     if (wasm) {  // the kernel's weights, in PyTorch's layouts (see web/kernel.c for the numbering)
       [W1, b1, W2, b2, W3, b3, t["classifier.0.weight"], t["classifier.0.bias"]].forEach((w, i) => view(i + 1, w.length).set(w));
     }
+    // plain JavaScript's activations, only where there is no kernel (it holds its own)
+    const size = (n) => new Float32Array(wasm ? 0 : n);
+    const a1 = size(64 * 24 * 24);  // conv 1 -> 64, 5x5: (64, 24, 24)
+    const cols = size(1600 * 400);  // im2col of a1 for conv 2: (64*5*5, 20*20)
+    const a2 = size(128 * 400);  // conv 64 -> 128: (128, 20, 20)
+    const a3 = size(10 * 400);  // conv 128 -> 10, 1x1: (10, 20, 20)
+    const features = size(1000);  // max-pooled (10, 10, 10), flattened
 
     function conv1(x) {
       for (let c = 0; c < 64; c++) {
@@ -463,9 +470,6 @@
       }
       relu(a1);
     }
-
-    const cols = new Float32Array(1600 * 400);  // im2col of a1 for conv 2: (64*5*5, 20*20)
-    const a2 = new Float32Array(128 * 400);  // conv 64 -> 128: (128, 20, 20)
 
     function conv2() {
       // im2col: row (c, ky, kx), column (y, x) of the 20x20 output
@@ -566,6 +570,7 @@
     predict28(input28, number) {
       checkNumber(number);
       if (!input28 || input28.length !== 784) throw new RangeError(`input28 must hold 784 values, got ${input28 && input28.length}`);
+      if (!Array.prototype.every.call(input28, Number.isFinite)) throw new RangeError("input28 holds NaN or infinite values");
       const { digitLogits, sumLogits } = this.forward(input28, number);
       const digitProbs = softmax(digitLogits), sumProbs = softmax(sumLogits.slice(0, MAX_SUM + 1));
       const digitScore = Math.max(...digitProbs);
