@@ -132,7 +132,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--drawings", type=int, default=10, help="drawings, 400 and 800 px alternately")
     parser.add_argument("--rounds", type=int, default=5, help="times each drawing is read per runner")
-    parser.add_argument("--browser", action="store_true", help="also time headless Chromium, plain and at 4x throttling")
+    parser.add_argument("--browser", action="store_true",
+                        help="also time headless Chromium, plain and at 4x CPU throttling")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     cases = drawings(args.drawings)

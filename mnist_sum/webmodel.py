@@ -80,11 +80,13 @@ def read(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 
 def main(argv=None) -> int:
     """Command line: write the model file for a weights file."""
-    parser = argparse.ArgumentParser(prog="python -m mnist_sum.webmodel", description=__doc__, formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m mnist_sum.webmodel", description=__doc__,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--weights", type=Path, default=None,
                         help="safetensors weights to export (default: the shipped weights, "
                              "mnist_sum.weights.SHIPPED_WEIGHTS)")
-    parser.add_argument("--out", type=Path, required=True, help="where to write the model file (e.g. mnist_sum.web.bin)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="where to write the model file (e.g. mnist_sum.web.bin)")
     args = parser.parse_args(argv)
     try:
         data = export(args.weights)

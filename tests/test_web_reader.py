@@ -46,7 +46,8 @@ def drawings(mnist_root: str | None) -> list[tuple[str, np.ndarray]]:
         from mnist_sum.data import open_split
         from mnist_sum.sketches import sketch_set
 
-        out += [(f"sketch-{s.format}-{s.canvas}", rgba(s.image)) for s in sketch_set(open_split(mnist_root, False, download=False), 3)]
+        test = open_split(mnist_root, False, download=False)
+        out += [(f"sketch-{s.format}-{s.canvas}", rgba(s.image)) for s in sketch_set(test, 3)]
     folder = pen.pen_folder()
     if folder is not None:
         digits = pen.load_pen(folder, "digits")
@@ -81,8 +82,8 @@ def drawings(mnist_root: str | None) -> list[tuple[str, np.ndarray]]:
                                      .repeat(400, 0).repeat(3, 2))))
     dots = np.full((400, 400, 4), 255, np.uint8)
     dots[[50, 200, 330], [60, 210, 90], :3] = 0
-    out += [("blank-white", np.full((400, 400, 4), 255, np.uint8)), ("blank-transparent", np.zeros((400, 400, 4), np.uint8)),
-            ("stray-dots", dots)]
+    out += [("blank-white", np.full((400, 400, 4), 255, np.uint8)),
+            ("blank-transparent", np.zeros((400, 400, 4), np.uint8)), ("stray-dots", dots)]
     return out
 
 

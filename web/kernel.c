@@ -107,7 +107,9 @@ static void conv3_pool(void) {
   for (int m = 0; m < C3; m++) {
     for (int n = 0; n < N2; n += 4) {
       v128_t acc = wasm_f32x4_splat(B3[m]);
-      for (int k = 0; k < C2; k++) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(W3[m * C2 + k]), wasm_v128_load(A2 + k * N2 + n)));
+      for (int k = 0; k < C2; k++) {
+        acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(W3[m * C2 + k]), wasm_v128_load(A2 + k * N2 + n)));
+      }
       wasm_v128_store(A3 + m * N2 + n, relu4(acc));
     }
     for (int y = 0; y < 10; y++)
@@ -125,7 +127,9 @@ static void fc1(void) {
   for (int m = 0; m < H; m++) {
     const float *w = FC1_W + m * F;
     v128_t acc = wasm_f32x4_splat(0);
-    for (int k = 0; k < F; k += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(w + k), wasm_v128_load(FEATURES + k)));
+    for (int k = 0; k < F; k += 4) {
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(w + k), wasm_v128_load(FEATURES + k)));
+    }
     HIDDEN[m] = FC1_B[m] + (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) +
                 (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3));
   }

@@ -44,8 +44,10 @@
       let i = 8;
       for (; i < n - (n % 8); i += 8) {
         const p = off + i * stride;
-        r0 = rnd(r0 + a[p]); r1 = rnd(r1 + a[p + stride]); r2 = rnd(r2 + a[p + 2 * stride]); r3 = rnd(r3 + a[p + 3 * stride]);
-        r4 = rnd(r4 + a[p + 4 * stride]); r5 = rnd(r5 + a[p + 5 * stride]); r6 = rnd(r6 + a[p + 6 * stride]); r7 = rnd(r7 + a[p + 7 * stride]);
+        r0 = rnd(r0 + a[p]); r1 = rnd(r1 + a[p + stride]);
+        r2 = rnd(r2 + a[p + 2 * stride]); r3 = rnd(r3 + a[p + 3 * stride]);
+        r4 = rnd(r4 + a[p + 4 * stride]); r5 = rnd(r5 + a[p + 5 * stride]);
+        r6 = rnd(r6 + a[p + 6 * stride]); r7 = rnd(r7 + a[p + 7 * stride]);
       }
       let s = rnd(rnd(rnd(r0 + r1) + rnd(r2 + r3)) + rnd(rnd(r4 + r5) + rnd(r6 + r7)));
       for (; i < n; i++) s = rnd(s + a[off + i * stride]);
@@ -209,9 +211,12 @@
       return scaleInk(bandDistance(alpha, h, w, factor, 0), factor);
     }
     let minAlpha = 255;
-    for (let y = 0; y < h; y += factor) for (let x = 0; x < w; x += factor) minAlpha = Math.min(minAlpha, alpha[y * w + x]);
+    for (let y = 0; y < h; y += factor) {
+      for (let x = 0; x < w; x += factor) minAlpha = Math.min(minAlpha, alpha[y * w + x]);
+    }
     // see-through holes are shown as white paper; integer arithmetic as numpy's uint16
-    const map = minAlpha < 255 ? (p, i, c) => Math.floor((p[i * 4 + c] * p[i * 4 + 3] + 255 * (255 - p[i * 4 + 3])) / 255) : null;
+    const overWhite = (p, i, c) => Math.floor((p[i * 4 + c] * p[i * 4 + 3] + 255 * (255 - p[i * 4 + 3])) / 255);
+    const map = minAlpha < 255 ? overWhite : null;
     const dist = bandDistance(bandOf(rgba, n, 1, map), h, w, factor);
     let peak = 0;
     for (let i = 0; i < dist.d.length; i++) peak = Math.max(peak, dist.d[i]);
@@ -241,7 +246,9 @@
     const [[top, bottom], [left, right]] = bounds;
     const b = Math.min(bottom, im.h), r = Math.min(right, im.w);
     const out = image(Math.max(b - top, 0), Math.max(r - left, 0));
-    for (let y = 0; y < out.h; y++) out.data.set(im.data.subarray((top + y) * im.w + left, (top + y) * im.w + r), y * out.w);
+    for (let y = 0; y < out.h; y++) {
+      out.data.set(im.data.subarray((top + y) * im.w + left, (top + y) * im.w + r), y * out.w);
+    }
     return out;
   }
 
@@ -255,8 +262,12 @@
   function strokeWidth(im) {
     const { h, w, data } = im;
     const dy = new Float32Array(Math.max(h - 1, 0) * w), dx = new Float32Array(h * Math.max(w - 1, 0));
-    for (let y = 0; y + 1 < h; y++) for (let x = 0; x < w; x++) dy[y * w + x] = Math.abs(data[(y + 1) * w + x] - data[y * w + x]);
-    for (let y = 0; y < h; y++) for (let x = 0; x + 1 < w; x++) dx[y * (w - 1) + x] = Math.abs(data[y * w + x + 1] - data[y * w + x]);
+    for (let y = 0; y + 1 < h; y++) {
+      for (let x = 0; x < w; x++) dy[y * w + x] = Math.abs(data[(y + 1) * w + x] - data[y * w + x]);
+    }
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x + 1 < w; x++) dx[y * (w - 1) + x] = Math.abs(data[y * w + x + 1] - data[y * w + x]);
+    }
     const tv = f32(sum32(dy) + sum32(dx));
     let perimeter = f32(f32(tv * f32(Math.PI)) / 4);
     if (perimeter < 1e-6) perimeter = f32(1e-6);
@@ -329,7 +340,8 @@
       for (let i = 0; i < big.data.length; i++) big.data[i] = Math.min(Math.max(big.data[i] / divisor, 0), 1);
     }
     big = fit(crop(big), BOX * SCALE);  // dilation grew the box; fit it again
-    const small = resize(big, Math.max(1, roundHalfEven(big.w / SCALE)), Math.max(1, roundHalfEven(big.h / SCALE)), FILTERS.box);
+    const side = (n) => Math.max(1, roundHalfEven(n / SCALE));
+    const small = resize(big, side(big.w), side(big.h), FILTERS.box);
     return placeByMass(small);
   }
 
@@ -338,7 +350,9 @@
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0) {
       throw new RangeError(`width and height must be whole numbers of pixels, got ${width}x${height}`);
     }
-    if (width * height > MAX_PIXELS) throw new RangeError(`image of ${width}x${height} pixels is too large: at most ${MAX_PIXELS} pixels`);
+    if (width * height > MAX_PIXELS) {
+      throw new RangeError(`image of ${width}x${height} pixels is too large: at most ${MAX_PIXELS} pixels`);
+    }
     if (!rgba || rgba.length !== width * height * 4) {
       throw new RangeError(`expected ${width}x${height}x4 RGBA bytes, got ${rgba ? rgba.length : rgba}`);
     }
@@ -351,8 +365,10 @@
 
   /** The model file: uint32 header length, JSON header, zero padding to 4 bytes, little-endian float32 data. */
   function parseModel(buffer) {
-    const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("this reader needs a little-endian platform");
+    const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer)
+      : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    if (!littleEndian) throw new Error("the reader needs a little-endian platform");
     if (bytes.length < 4) throw new Error("model file too short");
     const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
     if (4 + headerLength > bytes.length) throw new Error("model file truncated (header)");
@@ -371,7 +387,9 @@
     const tensors = {};
     for (const t of header.tensors) {
       const count = t.shape.reduce((a, b) => a * b, 1);
-      if (t.offset % 4 || t.offset + 4 * count > data.length) throw new Error(`model file truncated or corrupt at ${t.name}`);
+      if (t.offset % 4 || t.offset + 4 * count > data.length) {
+        throw new Error(`model file truncated or corrupt at ${t.name}`);
+      }
       tensors[t.name] = new Float32Array(data.buffer, t.offset, count);
     }
     return { header, tensors };
@@ -392,7 +410,8 @@
   const SHAPES = {
     "conv.0.weight": [64, 1, 5, 5], "conv.0.bias": [64], "conv.2.weight": [128, 64, 5, 5], "conv.2.bias": [128],
     "conv.4.weight": [10, 128, 1, 1], "conv.4.bias": [10],
-    "classifier.0.weight": [512, 1000], "classifier.0.bias": [512], "classifier.3.weight": [256, 512], "classifier.3.bias": [256],
+    "classifier.0.weight": [512, 1000], "classifier.0.bias": [512],
+    "classifier.3.weight": [256, 512], "classifier.3.bias": [256],
     "classifier.6.weight": [10, 256], "classifier.6.bias": [10],
     "mix.0.weight": [50, 20], "mix.0.bias": [50], "mix.2.weight": [20, 50], "mix.2.bias": [20],
   };
@@ -418,7 +437,8 @@
 
   /** BatchNorm1d in eval mode: the running statistics, eps 1e-5. */
   function batchNorm(t, prefix, x) {
-    const w = t[`${prefix}.weight`], b = t[`${prefix}.bias`], mean = t[`${prefix}.running_mean`], v = t[`${prefix}.running_var`];
+    const w = t[`${prefix}.weight`], b = t[`${prefix}.bias`];
+    const mean = t[`${prefix}.running_mean`], v = t[`${prefix}.running_var`];
     for (let i = 0; i < x.length; i++) x[i] = (x[i] - mean[i]) / Math.sqrt(v[i] + 1e-5) * w[i] + b[i];
     return x;
   }
@@ -446,7 +466,8 @@
     const wasm = kernel ? kernel.exports : null;
     const view = (which, length) => new Float32Array(wasm.memory.buffer, wasm.buffer(which), length);
     if (wasm) {  // the kernel's weights, in PyTorch's layouts (see web/kernel.c for the numbering)
-      [W1, b1, W2, b2, W3, b3, t["classifier.0.weight"], t["classifier.0.bias"]].forEach((w, i) => view(i + 1, w.length).set(w));
+      const weights = [W1, b1, W2, b2, W3, b3, t["classifier.0.weight"], t["classifier.0.bias"]];
+      weights.forEach((w, i) => view(i + 1, w.length).set(w));
     }
     // plain JavaScript's activations, only where there is no kernel (it holds its own)
     const size = (n) => new Float32Array(wasm ? 0 : n);
@@ -483,9 +504,11 @@
       // a2 (128, 400) = W2 (128, 1600) x cols (1600, 400), four output channels at a time
       for (let m = 0; m < 128; m += 4) {
         const o0 = m * 400, o1 = o0 + 400, o2 = o1 + 400, o3 = o2 + 400;
-        for (let n = 0; n < 400; n++) { a2[o0 + n] = b2[m]; a2[o1 + n] = b2[m + 1]; a2[o2 + n] = b2[m + 2]; a2[o3 + n] = b2[m + 3]; }
+        a2.fill(b2[m], o0, o0 + 400); a2.fill(b2[m + 1], o1, o1 + 400);
+        a2.fill(b2[m + 2], o2, o2 + 400); a2.fill(b2[m + 3], o3, o3 + 400);
         for (let k = 0; k < 1600; k++) {
-          const w0 = W2[m * 1600 + k], w1 = W2[(m + 1) * 1600 + k], w2 = W2[(m + 2) * 1600 + k], w3 = W2[(m + 3) * 1600 + k];
+          const w0 = W2[m * 1600 + k], w1 = W2[(m + 1) * 1600 + k];
+          const w2 = W2[(m + 2) * 1600 + k], w3 = W2[(m + 3) * 1600 + k];
           const r = k * 400;
           for (let n = 0; n < 400; n++) {
             const v = cols[r + n];
@@ -537,7 +560,9 @@
   }
 
   function checkNumber(number) {
-    if (!Number.isInteger(number) || number < 0 || number > 9) throw new RangeError(`number must be an integer 0-9, got ${number}`);
+    if (!Number.isInteger(number) || number < 0 || number > 9) {
+      throw new RangeError(`number must be an integer 0-9, got ${number}`);
+    }
     return number;
   }
 
@@ -546,7 +571,9 @@
     constructor(model, options = {}) {
       for (const [name, shape] of Object.entries(SHAPES)) {
         const t = model.tensors[name];
-        if (!t || t.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`model file lacks ${name} of shape ${shape}`);
+        if (!t || t.length !== shape.reduce((a, b) => a * b, 1)) {
+          throw new Error(`model file lacks ${name} of shape ${shape}`);
+        }
       }
       this.header = model.header;
       this.threshold = model.header.threshold ?? null;
@@ -569,8 +596,12 @@
     /** The network on a 28x28 input in [0, 1] and a number 0-9: what Predictor.predict28 returns. */
     predict28(input28, number) {
       checkNumber(number);
-      if (!input28 || input28.length !== 784) throw new RangeError(`input28 must hold 784 values, got ${input28 && input28.length}`);
-      if (!Array.prototype.every.call(input28, Number.isFinite)) throw new RangeError("input28 holds NaN or infinite values");
+      if (!input28 || input28.length !== 784) {
+        throw new RangeError(`input28 must hold 784 values, got ${input28 && input28.length}`);
+      }
+      if (!Array.prototype.every.call(input28, Number.isFinite)) {
+        throw new RangeError("input28 holds NaN or infinite values");
+      }
       const { digitLogits, sumLogits } = this.forward(input28, number);
       const digitProbs = softmax(digitLogits), sumProbs = softmax(sumLogits.slice(0, MAX_SUM + 1));
       const digitScore = Math.max(...digitProbs);
