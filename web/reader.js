@@ -3,8 +3,11 @@
  * Two halves, each a port of its Python original, kept in step with it by tests/test_web_reader.py:
  *   preprocessing  mnist_sum/preprocess.py for RGBA pixels (a canvas' getImageData), including Pillow's
  *                  Image.reduce and Image.resize (mode "F", BOX and BILINEAR) and the numpy float32
- *                  arithmetic (pairwise sums, weak-scalar rounding, half-to-even rounding) it relies on;
- *   network        MNISTSumNet's forward in eval mode (mnist_sum/model.py, mnist_sum/predict.py).
+ *                  arithmetic (pairwise sums, weak-scalar rounding, half-to-even rounding) it relies on,
+ *                  so that its 28x28 input is Python's to the bit;
+ *   network        MNISTSumNet's forward in eval mode (mnist_sum/model.py, mnist_sum/predict.py): the conv
+ *                  stack and first Linear layer in WebAssembly SIMD (web/kernel.c, embedded below), the rest
+ *                  in JavaScript; all of it in JavaScript where WebAssembly SIMD is missing.
  *
  *   const reader = MnistSumReader.fromBuffer(bytes);        // the model file (python -m mnist_sum.webmodel)
  *   const p = reader.read(rgba, width, height, number);    // null when blank, else digit, sum, probs, input28
