@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import HelpFormatter
 from .model import MNISTSumNet
 from .weights import SHIPPED_WEIGHTS, load_state_dict, read_metadata, write_atomically
 
@@ -79,11 +80,13 @@ def read(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 
 def main(argv=None) -> int:
     """Command line: write the model file for a weights file."""
-    parser = argparse.ArgumentParser(prog="python -m mnist_sum.webmodel", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mnist_sum.webmodel", description=__doc__,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--weights", type=Path, default=None,
                         help="safetensors weights to export (default: the shipped weights, "
                              "mnist_sum.weights.SHIPPED_WEIGHTS)")
-    parser.add_argument("--out", type=Path, required=True, help="where to write the model file (e.g. mnist_sum.web.bin)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="where to write the model file (e.g. mnist_sum.web.bin)")
     args = parser.parse_args(argv)
     try:
         data = export(args.weights)

@@ -1,6 +1,7 @@
 """The in-browser reader (web/reader.js, run in Node) reads drawings as the Python Predictor does, and the
 model file it loads (mnist_sum/webmodel.py) holds the PyTorch network's weights."""
 
+import base64
 import json
 import shutil
 import subprocess
@@ -46,7 +47,8 @@ def drawings(mnist_root: str | None) -> list[tuple[str, np.ndarray]]:
         from mnist_sum.data import open_split
         from mnist_sum.sketches import sketch_set
 
-        out += [(f"sketch-{s.format}-{s.canvas}", rgba(s.image)) for s in sketch_set(open_split(mnist_root, False, download=False), 3)]
+        test = open_split(mnist_root, False, download=False)
+        out += [(f"sketch-{s.format}-{s.canvas}", rgba(s.image)) for s in sketch_set(test, 3)]
     folder = pen.pen_folder()
     if folder is not None:
         digits = pen.load_pen(folder, "digits")
@@ -81,16 +83,16 @@ def drawings(mnist_root: str | None) -> list[tuple[str, np.ndarray]]:
                                      .repeat(400, 0).repeat(3, 2))))
     dots = np.full((400, 400, 4), 255, np.uint8)
     dots[[50, 200, 330], [60, 210, 90], :3] = 0
-    out += [("blank-white", np.full((400, 400, 4), 255, np.uint8)), ("blank-transparent", np.zeros((400, 400, 4), np.uint8)),
-            ("stray-dots", dots)]
+    out += [("blank-white", np.full((400, 400, 4), 255, np.uint8)),
+            ("blank-transparent", np.zeros((400, 400, 4), np.uint8)), ("stray-dots", dots)]
     return out
 
 
-def run_node(model: Path, jobs: list, folder: Path) -> dict:
+def run_node(model: Path, jobs: list, folder: Path, backend: str = "wasm-simd") -> dict:
     """web/reader.js in Node on the jobs (see tests/web_reader_node.js); its JSON answer."""
     (folder / "jobs.json").write_text(json.dumps(jobs))
-    subprocess.run([NODE, str(RUNNER), str(model), str(folder / "jobs.json"), str(folder / "out.json")], check=True,
-                   timeout=300)
+    subprocess.run([NODE, str(RUNNER), str(model), str(folder / "jobs.json"), str(folder / "out.json"), backend],
+                   check=True, timeout=300)
     return json.loads((folder / "out.json").read_text())
 
 
@@ -157,8 +159,10 @@ def test_same_digit_sum_verdict_and_probabilities(compared):
     assert any(verdicts) and not all(verdicts)  # the threshold splits them, so both verdicts were compared
 
 
-def test_predict28_gives_the_pytorch_networks_outputs(tmp_path):
-    """The model file holds the network: on identical 28x28 inputs, reader.js's logits are PyTorch's."""
+@pytest.mark.parametrize("backend", ["wasm-simd", "js"])
+def test_predict28_gives_the_pytorch_networks_outputs(tmp_path, backend):
+    """The model file holds the network: on identical 28x28 inputs, reader.js's logits are PyTorch's, with
+    the WebAssembly kernel and in plain JavaScript (browsers without WebAssembly SIMD)."""
     rng = np.random.default_rng(1)
     inputs = [rng.random((28, 28), dtype=np.float32) ** 4, np.zeros((28, 28), np.float32),
               np.ones((28, 28), np.float32)]
@@ -169,7 +173,8 @@ def test_predict28_gives_the_pytorch_networks_outputs(tmp_path):
     for i, x in enumerate(inputs):
         (tmp_path / f"{i}.f32").write_bytes(x.astype("<f4").tobytes())
         jobs.append({"input28": str(tmp_path / f"{i}.f32"), "number": i % 10})
-    node = run_node(model, jobs, tmp_path)
+    node = run_node(model, jobs, tmp_path, backend)
+    assert node["backend"] == backend
     assert node["threshold"] == Predictor().threshold  # the shipped handwriting model's cut
     net = load_model(SHIPPED_WEIGHTS)
     with torch.inference_mode():
@@ -181,6 +186,15 @@ def test_predict28_gives_the_pytorch_networks_outputs(tmp_path):
         score = float(torch.softmax(digit_logits[i], 0).max())
         if abs(score - node["threshold"]) > 1e-4:  # the same verdict, wherever rounding cannot tip it
             assert r["isDigit"] is (score >= node["threshold"])
+
+
+def test_reader_embeds_the_committed_kernel():
+    """reader.js carries exactly web/kernel.wasm (rebuild both with `python web/build_kernel.py`)."""
+    web = Path(__file__).parents[1] / "web"
+    line = next(t for t in (web / "reader.js").read_text().splitlines() if "const KERNEL_WASM" in t)
+    wasm = (web / "kernel.wasm").read_bytes()
+    assert line.split('"')[1] == base64.b64encode(wasm).decode()
+    assert len(wasm) < 4096  # Chrome compiles at most 4 KB synchronously on a page's main thread
 
 
 def test_export_is_deterministic_and_holds_every_float_tensor(tmp_path):
@@ -222,6 +236,7 @@ const r = R.fromBuffer(require("fs").readFileSync({json.dumps(str(model))}));
 const errors = [];
 for (const f of [() => r.read(new Uint8Array(10), 2, 2, 3), () => r.read(new Uint8Array(16), 2, 2, 10),
                  () => r.read(new Uint8Array(16), 2, 2, 2.5), () => r.predict28(new Float32Array(5), 1),
+                 () => r.predict28(new Float32Array(784).fill(NaN), 1),
                  () => r.toInput28(new Uint8Array(0), -1, 0)]) {{
   try {{ f(); errors.push(null); }} catch (e) {{ errors.push(e.constructor.name + ": " + e.message); }}
 }}
@@ -231,3 +246,4 @@ console.log(JSON.stringify(errors));
     errors = json.loads(run.stdout)
     assert all(e is not None and e.startswith("RangeError") for e in errors), errors
     assert "2x2x4 RGBA bytes" in errors[0] and "0-9" in errors[1] and "0-9" in errors[2] and "784" in errors[3]
+    assert "NaN" in errors[4]

@@ -1,12 +1,13 @@
-// Runs web/reader.js in Node for tests/test_web_reader.py: node web_reader_node.js MODEL JOBS.json OUT.json
+// Runs web/reader.js in Node for tests/test_web_reader.py: node web_reader_node.js MODEL JOBS.json OUT.json [js]
+// ("js": the network in plain JavaScript, without the WebAssembly kernel).
 // Each job: {"rgba": file of raw RGBA bytes, "width", "height", "number"} -> read()'s result (null if blank),
 // or {"input28": file of 784 little-endian float32, "number"} -> predict28()'s result.
 const fs = require("fs");
 const path = require("path");
 const MnistSumReader = require(path.join(__dirname, "..", "web", "reader.js"));
 
-const [model, jobsFile, outFile] = process.argv.slice(2);
-const reader = MnistSumReader.fromBuffer(fs.readFileSync(model));
+const [model, jobsFile, outFile, backend] = process.argv.slice(2);
+const reader = MnistSumReader.fromBuffer(fs.readFileSync(model), { wasm: backend !== "js" });
 const results = JSON.parse(fs.readFileSync(jobsFile, "utf8")).map((job) => {
   if (job.input28) {
     const bytes = fs.readFileSync(job.input28);
@@ -18,4 +19,4 @@ const results = JSON.parse(fs.readFileSync(jobsFile, "utf8")).map((job) => {
   if (r === null) return null;
   return { ...r, input28: Array.from(r.input28), input28Float: Array.from(input) };
 });
-fs.writeFileSync(outFile, JSON.stringify({ threshold: reader.threshold, results }));
+fs.writeFileSync(outFile, JSON.stringify({ threshold: reader.threshold, backend: reader.backend, results }));

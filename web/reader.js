@@ -3,8 +3,11 @@
  * Two halves, each a port of its Python original, kept in step with it by tests/test_web_reader.py:
  *   preprocessing  mnist_sum/preprocess.py for RGBA pixels (a canvas' getImageData), including Pillow's
  *                  Image.reduce and Image.resize (mode "F", BOX and BILINEAR) and the numpy float32
- *                  arithmetic (pairwise sums, weak-scalar rounding, half-to-even rounding) it relies on;
- *   network        MNISTSumNet's forward in eval mode (mnist_sum/model.py, mnist_sum/predict.py).
+ *                  arithmetic (pairwise sums, weak-scalar rounding, half-to-even rounding) it relies on,
+ *                  so that its 28x28 input is Python's to the bit;
+ *   network        MNISTSumNet's forward in eval mode (mnist_sum/model.py, mnist_sum/predict.py): the conv
+ *                  stack and first Linear layer in WebAssembly SIMD (web/kernel.c, embedded below), the rest
+ *                  in JavaScript; all of it in JavaScript where WebAssembly SIMD is missing.
  *
  *   const reader = MnistSumReader.fromBuffer(bytes);        // the model file (python -m mnist_sum.webmodel)
  *   const p = reader.read(rgba, width, height, number);    // null when blank, else digit, sum, probs, input28
@@ -38,12 +41,18 @@
       for (let i = 0; i < n; i++) s = rnd(s + a[off + i * stride]);
       return s;
     }
-    if (n <= 128) {
-      const r = [];
-      for (let j = 0; j < 8; j++) r.push(a[off + j * stride]);
+    if (n <= 128) {  // eight running sums, combined as a tree
+      let r0 = a[off], r1 = a[off + stride], r2 = a[off + 2 * stride], r3 = a[off + 3 * stride];
+      let r4 = a[off + 4 * stride], r5 = a[off + 5 * stride], r6 = a[off + 6 * stride], r7 = a[off + 7 * stride];
       let i = 8;
-      for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] = rnd(r[j] + a[off + (i + j) * stride]);
-      let s = rnd(rnd(rnd(r[0] + r[1]) + rnd(r[2] + r[3])) + rnd(rnd(r[4] + r[5]) + rnd(r[6] + r[7])));
+      for (; i < n - (n % 8); i += 8) {
+        const p = off + i * stride;
+        r0 = rnd(r0 + a[p]); r1 = rnd(r1 + a[p + stride]);
+        r2 = rnd(r2 + a[p + 2 * stride]); r3 = rnd(r3 + a[p + 3 * stride]);
+        r4 = rnd(r4 + a[p + 4 * stride]); r5 = rnd(r5 + a[p + 5 * stride]);
+        r6 = rnd(r6 + a[p + 6 * stride]); r7 = rnd(r7 + a[p + 7 * stride]);
+      }
+      let s = rnd(rnd(rnd(r0 + r1) + rnd(r2 + r3)) + rnd(rnd(r4 + r5) + rnd(r6 + r7)));
       for (; i < n; i++) s = rnd(s + a[off + i * stride]);
       return s;
     }
@@ -205,9 +214,12 @@
       return scaleInk(bandDistance(alpha, h, w, factor, 0), factor);
     }
     let minAlpha = 255;
-    for (let y = 0; y < h; y += factor) for (let x = 0; x < w; x += factor) minAlpha = Math.min(minAlpha, alpha[y * w + x]);
+    for (let y = 0; y < h; y += factor) {
+      for (let x = 0; x < w; x += factor) minAlpha = Math.min(minAlpha, alpha[y * w + x]);
+    }
     // see-through holes are shown as white paper; integer arithmetic as numpy's uint16
-    const map = minAlpha < 255 ? (p, i, c) => Math.floor((p[i * 4 + c] * p[i * 4 + 3] + 255 * (255 - p[i * 4 + 3])) / 255) : null;
+    const overWhite = (p, i, c) => Math.floor((p[i * 4 + c] * p[i * 4 + 3] + 255 * (255 - p[i * 4 + 3])) / 255);
+    const map = minAlpha < 255 ? overWhite : null;
     const dist = bandDistance(bandOf(rgba, n, 1, map), h, w, factor);
     let peak = 0;
     for (let i = 0; i < dist.d.length; i++) peak = Math.max(peak, dist.d[i]);
@@ -237,7 +249,9 @@
     const [[top, bottom], [left, right]] = bounds;
     const b = Math.min(bottom, im.h), r = Math.min(right, im.w);
     const out = image(Math.max(b - top, 0), Math.max(r - left, 0));
-    for (let y = 0; y < out.h; y++) out.data.set(im.data.subarray((top + y) * im.w + left, (top + y) * im.w + r), y * out.w);
+    for (let y = 0; y < out.h; y++) {
+      out.data.set(im.data.subarray((top + y) * im.w + left, (top + y) * im.w + r), y * out.w);
+    }
     return out;
   }
 
@@ -251,8 +265,12 @@
   function strokeWidth(im) {
     const { h, w, data } = im;
     const dy = new Float32Array(Math.max(h - 1, 0) * w), dx = new Float32Array(h * Math.max(w - 1, 0));
-    for (let y = 0; y + 1 < h; y++) for (let x = 0; x < w; x++) dy[y * w + x] = Math.abs(data[(y + 1) * w + x] - data[y * w + x]);
-    for (let y = 0; y < h; y++) for (let x = 0; x + 1 < w; x++) dx[y * (w - 1) + x] = Math.abs(data[y * w + x + 1] - data[y * w + x]);
+    for (let y = 0; y + 1 < h; y++) {
+      for (let x = 0; x < w; x++) dy[y * w + x] = Math.abs(data[(y + 1) * w + x] - data[y * w + x]);
+    }
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x + 1 < w; x++) dx[y * (w - 1) + x] = Math.abs(data[y * w + x + 1] - data[y * w + x]);
+    }
     const tv = f32(sum32(dy) + sum32(dx));
     let perimeter = f32(f32(tv * f32(Math.PI)) / 4);
     if (perimeter < 1e-6) perimeter = f32(1e-6);
@@ -325,7 +343,8 @@
       for (let i = 0; i < big.data.length; i++) big.data[i] = Math.min(Math.max(big.data[i] / divisor, 0), 1);
     }
     big = fit(crop(big), BOX * SCALE);  // dilation grew the box; fit it again
-    const small = resize(big, Math.max(1, roundHalfEven(big.w / SCALE)), Math.max(1, roundHalfEven(big.h / SCALE)), FILTERS.box);
+    const side = (n) => Math.max(1, roundHalfEven(n / SCALE));
+    const small = resize(big, side(big.w), side(big.h), FILTERS.box);
     return placeByMass(small);
   }
 
@@ -334,7 +353,9 @@
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0) {
       throw new RangeError(`width and height must be whole numbers of pixels, got ${width}x${height}`);
     }
-    if (width * height > MAX_PIXELS) throw new RangeError(`image of ${width}x${height} pixels is too large: at most ${MAX_PIXELS} pixels`);
+    if (width * height > MAX_PIXELS) {
+      throw new RangeError(`image of ${width}x${height} pixels is too large: at most ${MAX_PIXELS} pixels`);
+    }
     if (!rgba || rgba.length !== width * height * 4) {
       throw new RangeError(`expected ${width}x${height}x4 RGBA bytes, got ${rgba ? rgba.length : rgba}`);
     }
@@ -347,8 +368,10 @@
 
   /** The model file: uint32 header length, JSON header, zero padding to 4 bytes, little-endian float32 data. */
   function parseModel(buffer) {
-    const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("this reader needs a little-endian platform");
+    const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer)
+      : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    if (!littleEndian) throw new Error("the reader needs a little-endian platform");
     if (bytes.length < 4) throw new Error("model file too short");
     const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
     if (4 + headerLength > bytes.length) throw new Error("model file truncated (header)");
@@ -359,21 +382,39 @@
       throw new Error(`model file header is not JSON: ${e.message}`);
     }
     if (header.format !== FORMAT) throw new Error(`model file format ${header.format}, expected ${FORMAT}`);
+    if (!Number.isInteger(header.data_offset) || header.data_offset % 4 || !Array.isArray(header.tensors)) {
+      throw new Error("model file header is corrupt");
+    }
     // copy once so the float32 views are aligned whatever buffer the bytes arrived in
     const data = bytes.slice(header.data_offset);
     const tensors = {};
     for (const t of header.tensors) {
       const count = t.shape.reduce((a, b) => a * b, 1);
-      if (t.offset % 4 || t.offset + 4 * count > data.length) throw new Error(`model file truncated or corrupt at ${t.name}`);
+      if (t.offset % 4 || t.offset + 4 * count > data.length) {
+        throw new Error(`model file truncated or corrupt at ${t.name}`);
+      }
       tensors[t.name] = new Float32Array(data.buffer, t.offset, count);
     }
     return { header, tensors };
   }
 
+  // web/kernel.wasm (source web/kernel.c), written here by `python web/build_kernel.py`
+  const KERNEL_WASM = "AGFzbQEAAAABCQJgAX8Bf2AAAAMDAgABBAUBcAEBAQUDAQBwBgkBfwFBwJ3nAgsHHQMGbWVtb3J5AgAGYnVmZmVyAAAHZm9yd2FyZAABCrAXAiUBAX9BACEBAkAgAEEJSw0AIABBAnRBgIiAgABqKAIAIQELIAELhxcIA38BewR/BnsBfwh7AX8CfUEAIQBBgKGAgAAhAQNAIABBGGwhAiAAQQJ0QfDSgIAAav0JAgAhA0GwiICAACEEQQAhBQNAQQAhBiABIQcgAyEIIAMhCSADIQogAyELIAMhDCADIQ0DQCAEIAZqIg79AAQAIAdBcGr9CQIAIg/95gEgDf3kASAOQQRq/QACACAHQXRq/QkCACIQ/eYB/eQBIA5BCGr9AAMAIAdBeGr9CQIAIhH95gH95AEgDkEMav0AAgAgB0F8av0JAgAiEv3mAf3kASAOQRBq/QAEACITIAf9CQIAIhT95gH95AEhDSAPIA5B0ABq/QAEACIV/eYBIAj95AEgECAOQdQAav0AAgD95gH95AEgESAOQdgAav0AAwD95gH95AEgEiAOQdwAav0AAgD95gH95AEgDkHgAGr9AAQAIBT95gH95AEhCCAPIA5BwABq/QAEACIW/eYBIAn95AEgECAOQcQAav0AAgD95gH95AEgESAOQcgAav0AAwD95gH95AEgEiAOQcwAav0AAgD95gH95AEgFSAU/eYB/eQBIQkgDyAOQTBq/QAEACIV/eYBIAr95AEgECAOQTRq/QACAP3mAf3kASARIA5BOGr9AAMA/eYB/eQBIBIgDkE8av0AAgD95gH95AEgFiAU/eYB/eQBIQogDyAOQSBq/QAEACIW/eYBIAv95AEgECAOQSRq/QACAP3mAf3kASARIA5BKGr9AAMA/eYB/eQBIBIgDkEsav0AAgD95gH95AEgFSAU/eYB/eQBIQsgDyAT/eYBIAz95AEgECAOQRRq/QACAP3mAf3kASARIA5BGGr9AAMA/eYB/eQBIBIgDkEcav0AAgD95gH95AEgFiAU/eYB/eQBIQwgB0EUaiEHIAZB8ABqIgZBsARHDQALIAUgAmpB4ABsIg5B8KGwgQBqIAj9DAAAAAAAAAAAAAAAAAAAAAAiFv3pAf0LBAAgDkHgobCBAGogCSAW/ekB/QsEACAOQdChsIEAaiAKIBb96QH9CwQAIA5BwKGwgQBqIAsgFv3pAf0LBAAgDkGwobCBAGogDCAW/ekB/QsEACAOQaChsIEAaiANIBb96QH9CwQAIARB8ABqIQQgBUEBaiIFQRhHDQALIAFB5ABqIQEgAEEBaiIAQcAARw0AC0EAIRdBoKG5gQAhAkGgobCBACEAA0AgACEEIAIhBUEAIQEDQEEAIQYgBSEOA0AgDiAEIAZqIgdB0AD8CgAAIA5B0ABqIAdB4ABqQdAA/AoAACAOQaABaiAHQcABakHQAPwKAAAgDkHwAWogB0GgAmpB0AD8CgAAIA5BwAJqIAdBgANqQdAA/AoAACAOQZADaiAHQeADakHQAPwKAAAgDkHgA2ogB0HABGpB0AD8CgAAIA5BsARqIAdBoAVqQdAA/AoAACAOQYAFaiAHQYAGakHQAPwKAAAgDkHQBWogB0HgBmpB0AD8CgAAIA5BoAZqIAdBwAdqQdAA/AoAACAOQfAGaiAHQaAIakHQAPwKAAAgDkHAB2ogB0GACWpB0AD8CgAAIA5BkAhqIAdB4AlqQdAA/AoAACAOQeAIaiAHQcAKakHQAPwKAAAgDkGwCWogB0GgC2pB0AD8CgAAIA5BgApqIAdBgAxqQdAA/AoAACAOQdAKaiAHQeAMakHQAPwKAAAgDkGgC2ogB0HADWpB0AD8CgAAIA5B8AtqIAdBoA5qQdAA/AoAACAOQcAMaiEOIAZBBGoiBkEURw0ACyAEQeAAaiEEIAVBwD5qIQUgAUEBaiIBQQVHDQALIABBgBJqIQAgAkHAuAJqIQIgF0EBaiIXQcAARw0AC0EAIQFBoKG5gQAhAgNAQfDUgIAAIQRBACEFA0BBACEGIAIhDiAFQQJ0IgdB8NSygABq/QkCACIQIREgB0EEckHw1LKAAGr9CQIAIhIhFCAHQQxyQfDUsoAAav0JAgAiCCEJIAdBCHJB8NSygABq/QkCACIKIQsDQCAOQRBq/QAEACIPIAQgBmoiB/0JAgAiDP3mASAR/eQBIREgDyAHQYCWAWr9CQIAIg395gEgCP3kASEIIA8gB0GA5ABq/QkCACIT/eYBIAr95AEhCiAPIAdBgDJq/QkCACIV/eYBIBT95AEhFCAO/QAEACIPIAz95gEgEP3kASEQIA8gDf3mASAJ/eQBIQkgDyAT/eYBIAv95AEhCyAPIBX95gEgEv3kASESIA5BwAxqIQ4gBkEEaiIGQYAyRw0ACyAFQcAMbCABQQJ0aiIOQfDm1YIAaiAIIBb96QH9CwQAIA5B4ObVggBqIAkgFv3pAf0LBAAgDkGw2tWCAGogCiAW/ekB/QsEACAOQaDa1YIAaiALIBb96QH9CwQAIA5B8M3VggBqIBQgFv3pAf0LBAAgDkHgzdWCAGogEiAW/ekB/QsEACAOQbDB1YIAaiARIBb96QH9CwQAIA5BoMHVggBqIBAgFv3pAf0LBAAgBEGAyAFqIQQgBUH8AEkhDiAFQQRqIQUgDg0ACyACQSBqIQIgAUGIA0khDiABQQhqIQEgDg0AC0EAIQBB8NiygAAhBkGg/uKCACEXQaCB4oIAIQEDQCAAQcAMbEGggeKCAGohAiAAQQJ0QfCAs4AAav0JAgAhEEGgwdWCACEFQQAhBANAQQAhDiAFIQcgECEPA0AgB/0ABAAgBiAOav0JAgD95gEgD/3kASEPIAdBwAxqIQcgDkEEaiIOQYAERw0ACyACIARBAnRqIA8gFv3pAf0LBAAgBUEQaiEFIARBjANJIQ4gBEEEaiEEIA4NAAtBACEEIBchBwNAIAcgASAEaiIO/QkCACAOQQhqKgIA/SABIA5BEGoqAgD9IAIgDkEYaioCAP0gAyIPIA5BBGr9CQIAIA5BDGoqAgD9IAEgDkEUaioCAP0gAiAOQRxqKgIA/SADIhAgDyAQ/UT9UiIPIA5B0ABq/QkCACAOQdgAaioCAP0gASAOQeAAaioCAP0gAiAOQegAaioCAP0gAyIQIA8gEP1E/VIiDyAOQdQAav0JAgAgDkHcAGoqAgD9IAEgDkHkAGoqAgD9IAIgDkHsAGoqAgD9IAMiECAPIBD9RP1S/QsDACAHQRBqIA5BIGr9CQIAIA5BKGoqAgD9IAEgDkEwaioCAP0gAiAOQThqKgIA/SADIg8gDkEkav0JAgAgDkEsaioCAP0gASAOQTRqKgIA/SACIA5BPGoqAgD9IAMiECAPIBD9RP1SIg8gDkHwAGr9CQIAIA5B+ABqKgIA/SABIA5BgAFqKgIA/SACIA5BiAFqKgIA/SADIhAgDyAQ/UT9UiIPIA5B9ABq/QkCACAOQfwAaioCAP0gASAOQYQBaioCAP0gAiAOQYwBaioCAP0gAyIQIA8gEP1E/VL9CwMAIAdBIGogDkHAAGoqAgAiGCAOQcQAaioCACIZIBggGV4bIhggDkGQAWoqAgAiGSAYIBleGyIYIA5BlAFqKgIAIhkgGCAZXhs4AgAgB0EkaiAOQcgAaioCACIYIA5BzABqKgIAIhkgGCAZXhsiGCAOQZgBaioCACIZIBggGV4bIhggDkGcAWoqAgAiGSAYIBleGzgCACAHQShqIQcgBEGgAWoiBEHADEcNAAsgAUHADGohASAXQZADaiEXIAZBgARqIQYgAEEBaiIAQQpHDQALQQAhBUGggbOAACEEA0BBfCEHQQAhDiAWIQ8DQCAPIAQgDmoiBv0ABAAgDkGg/uKCAGr9AAQA/eYB/eQBIAZBEGr9AAQAIA5BsP7iggBq/QAEAP3mAf3kASEPIA5BIGohDiAHQQhqIgdB5AdJDQALIAVBAnQiDkGgkbCBAGogD/0fAiAP/R8DkiAP/R8AIA/9HwGSIA5BoIGwgQBqKgIAkpI4AgAgBEGgH2ohBCAFQQFqIgVBgARHDQALCwsvAQBBgAgLKDAEAABwEAAAcCkAAHAqAABwqgwAcKwMAHDADACgwAwAoAAsAKAILAA=";
+
+  /** An instance of the WebAssembly kernel, or null where WebAssembly SIMD is missing (plain JavaScript then). */
+  function loadKernel() {
+    if (typeof WebAssembly !== "object" || !KERNEL_WASM) return null;
+    const bytes = typeof atob === "function" ? Uint8Array.from(atob(KERNEL_WASM), (c) => c.charCodeAt(0))
+      : new Uint8Array(Buffer.from(KERNEL_WASM, "base64"));
+    if (!WebAssembly.validate(bytes)) return null;
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), {});  // < 4 KB: compiles synchronously anywhere
+  }
+
   const SHAPES = {
     "conv.0.weight": [64, 1, 5, 5], "conv.0.bias": [64], "conv.2.weight": [128, 64, 5, 5], "conv.2.bias": [128],
     "conv.4.weight": [10, 128, 1, 1], "conv.4.bias": [10],
-    "classifier.0.weight": [512, 1000], "classifier.0.bias": [512], "classifier.3.weight": [256, 512], "classifier.3.bias": [256],
+    "classifier.0.weight": [512, 1000], "classifier.0.bias": [512],
+    "classifier.3.weight": [256, 512], "classifier.3.bias": [256],
     "classifier.6.weight": [10, 256], "classifier.6.bias": [10],
     "mix.0.weight": [50, 20], "mix.0.bias": [50], "mix.2.weight": [20, 50], "mix.2.bias": [20],
   };
@@ -399,7 +440,8 @@
 
   /** BatchNorm1d in eval mode: the running statistics, eps 1e-5. */
   function batchNorm(t, prefix, x) {
-    const w = t[`${prefix}.weight`], b = t[`${prefix}.bias`], mean = t[`${prefix}.running_mean`], v = t[`${prefix}.running_var`];
+    const w = t[`${prefix}.weight`], b = t[`${prefix}.bias`];
+    const mean = t[`${prefix}.running_mean`], v = t[`${prefix}.running_var`];
     for (let i = 0; i < x.length; i++) x[i] = (x[i] - mean[i]) / Math.sqrt(v[i] + 1e-5) * w[i] + b[i];
     return x;
   }
@@ -417,17 +459,26 @@
     return best;
   }
 
-  /** The forward pass with buffers allocated once per reader (a reader is not re-entrant). */
-  function makeNetwork(t) {
-    const a1 = new Float32Array(64 * 24 * 24);  // conv 1 -> 64, 5x5: (64, 24, 24)
-    const cols = new Float32Array(1600 * 400);  // im2col of a1 for conv 2: (64*5*5, 20*20)
-    const a2 = new Float32Array(128 * 400);  // conv 64 -> 128: (128, 20, 20)
-    const a3 = new Float32Array(10 * 400);  // conv 128 -> 10, 1x1: (10, 20, 20)
-    const features = new Float32Array(1000);  // max-pooled (10, 10, 10), flattened
+  /** The forward pass with buffers allocated once per reader (a reader is not re-entrant); kernel: an
+   * instance of web/kernel.wasm, or null for plain JavaScript throughout. */
+  function makeNetwork(t, kernel) {
     const h1 = new Float64Array(512), h2 = new Float64Array(256), logits = new Float64Array(10);
     const mixIn = new Float64Array(20), mixHidden = new Float64Array(50), sumLogits = new Float64Array(20);
     const W1 = t["conv.0.weight"], b1 = t["conv.0.bias"], W2 = t["conv.2.weight"], b2 = t["conv.2.bias"];
     const W3 = t["conv.4.weight"], b3 = t["conv.4.bias"];
+    const wasm = kernel ? kernel.exports : null;
+    const view = (which, length) => new Float32Array(wasm.memory.buffer, wasm.buffer(which), length);
+    if (wasm) {  // the kernel's weights, in PyTorch's layouts (see web/kernel.c for the numbering)
+      const weights = [W1, b1, W2, b2, W3, b3, t["classifier.0.weight"], t["classifier.0.bias"]];
+      weights.forEach((w, i) => view(i + 1, w.length).set(w));
+    }
+    // plain JavaScript's activations, only where there is no kernel (it holds its own)
+    const size = (n) => new Float32Array(wasm ? 0 : n);
+    const a1 = size(64 * 24 * 24);  // conv 1 -> 64, 5x5: (64, 24, 24)
+    const cols = size(1600 * 400);  // im2col of a1 for conv 2: (64*5*5, 20*20)
+    const a2 = size(128 * 400);  // conv 64 -> 128: (128, 20, 20)
+    const a3 = size(10 * 400);  // conv 128 -> 10, 1x1: (10, 20, 20)
+    const features = size(1000);  // max-pooled (10, 10, 10), flattened
 
     function conv1(x) {
       for (let c = 0; c < 64; c++) {
@@ -448,14 +499,19 @@
       // im2col: row (c, ky, kx), column (y, x) of the 20x20 output
       for (let c = 0; c < 64; c++) for (let ky = 0; ky < 5; ky++) for (let kx = 0; kx < 5; kx++) {
         const row = ((c * 5 + ky) * 5 + kx) * 400;
-        for (let y = 0; y < 20; y++) cols.set(a1.subarray(c * 576 + (y + ky) * 24 + kx, c * 576 + (y + ky) * 24 + kx + 20), row + y * 20);
+        for (let y = 0; y < 20; y++) {
+          const src = c * 576 + (y + ky) * 24 + kx;
+          cols.set(a1.subarray(src, src + 20), row + y * 20);
+        }
       }
-      // GEMM a2 (128, 400) = W2 (128, 1600) x cols (1600, 400), four output channels at a time
+      // a2 (128, 400) = W2 (128, 1600) x cols (1600, 400), four output channels at a time
       for (let m = 0; m < 128; m += 4) {
         const o0 = m * 400, o1 = o0 + 400, o2 = o1 + 400, o3 = o2 + 400;
-        for (let n = 0; n < 400; n++) { a2[o0 + n] = b2[m]; a2[o1 + n] = b2[m + 1]; a2[o2 + n] = b2[m + 2]; a2[o3 + n] = b2[m + 3]; }
+        a2.fill(b2[m], o0, o0 + 400); a2.fill(b2[m + 1], o1, o1 + 400);
+        a2.fill(b2[m + 2], o2, o2 + 400); a2.fill(b2[m + 3], o3, o3 + 400);
         for (let k = 0; k < 1600; k++) {
-          const w0 = W2[m * 1600 + k], w1 = W2[(m + 1) * 1600 + k], w2 = W2[(m + 2) * 1600 + k], w3 = W2[(m + 3) * 1600 + k];
+          const w0 = W2[m * 1600 + k], w1 = W2[(m + 1) * 1600 + k];
+          const w2 = W2[(m + 2) * 1600 + k], w3 = W2[(m + 3) * 1600 + k];
           const r = k * 400;
           for (let n = 0; n < 400; n++) {
             const v = cols[r + n];
@@ -484,12 +540,18 @@
 
     /** input28 Float32Array(784) in [0, 1], one-hot number index -> digit logits, sum logits (plain arrays). */
     return function forward(input28, number) {
-      const x = new Float32Array(784);
+      const x = wasm ? view(0, 784) : new Float32Array(784);
       for (let i = 0; i < 784; i++) x[i] = (input28[i] - MNIST_MEAN) / MNIST_STD;
-      conv1(x);
-      conv2();
-      conv3AndPool();
-      relu(batchNorm(t, "classifier.1", linear(t["classifier.0.weight"], t["classifier.0.bias"], features, h1)));
+      if (wasm) {  // conv stack and first Linear layer in WebAssembly
+        wasm.forward();
+        h1.set(view(9, 512));
+      } else {
+        conv1(x);
+        conv2();
+        conv3AndPool();
+        linear(t["classifier.0.weight"], t["classifier.0.bias"], features, h1);
+      }
+      relu(batchNorm(t, "classifier.1", h1));
       relu(batchNorm(t, "classifier.4", linear(t["classifier.3.weight"], t["classifier.3.bias"], h1, h2)));
       linear(t["classifier.6.weight"], t["classifier.6.bias"], h2, logits);
       const probs = softmax(logits);
@@ -501,25 +563,32 @@
   }
 
   function checkNumber(number) {
-    if (!Number.isInteger(number) || number < 0 || number > 9) throw new RangeError(`number must be an integer 0-9, got ${number}`);
+    if (!Number.isInteger(number) || number < 0 || number > 9) {
+      throw new RangeError(`number must be an integer 0-9, got ${number}`);
+    }
     return number;
   }
 
   /** The network and the preprocessing of one model file; see the file's top comment for the API. */
   class MnistSumReader {
-    constructor(model) {
+    constructor(model, options = {}) {
       for (const [name, shape] of Object.entries(SHAPES)) {
         const t = model.tensors[name];
-        if (!t || t.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`model file lacks ${name} of shape ${shape}`);
+        if (!t || t.length !== shape.reduce((a, b) => a * b, 1)) {
+          throw new Error(`model file lacks ${name} of shape ${shape}`);
+        }
       }
       this.header = model.header;
       this.threshold = model.header.threshold ?? null;
-      this.forward = makeNetwork(model.tensors);
+      const kernel = options.wasm === false ? null : loadKernel();
+      this.backend = kernel ? "wasm-simd" : "js";  // where the conv stack and first Linear layer run
+      this.forward = makeNetwork(model.tensors, kernel);
     }
 
-    /** A reader from the model file's bytes (ArrayBuffer, typed array or Node Buffer). */
-    static fromBuffer(buffer) {
-      return new MnistSumReader(parseModel(buffer));
+    /** A reader from the model file's bytes (ArrayBuffer, typed array or Node Buffer); options.wasm = false
+     * keeps the network in plain JavaScript. */
+    static fromBuffer(buffer, options = {}) {
+      return new MnistSumReader(parseModel(buffer), options);
     }
 
     /** RGBA pixels -> Float32Array(784) in [0, 1] (the network's 28x28 view), or null when nothing is drawn. */
@@ -530,7 +599,12 @@
     /** The network on a 28x28 input in [0, 1] and a number 0-9: what Predictor.predict28 returns. */
     predict28(input28, number) {
       checkNumber(number);
-      if (!input28 || input28.length !== 784) throw new RangeError(`input28 must hold 784 values, got ${input28 && input28.length}`);
+      if (!input28 || input28.length !== 784) {
+        throw new RangeError(`input28 must hold 784 values, got ${input28 && input28.length}`);
+      }
+      if (!Array.prototype.every.call(input28, Number.isFinite)) {
+        throw new RangeError("input28 holds NaN or infinite values");
+      }
       const { digitLogits, sumLogits } = this.forward(input28, number);
       const digitProbs = softmax(digitLogits), sumProbs = softmax(sumLogits.slice(0, MAX_SUM + 1));
       const digitScore = Math.max(...digitProbs);
