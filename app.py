@@ -13,11 +13,8 @@ asks the server only where it cannot. Two API endpoints: /predict (the pad's val
 page calls then) and /predict_image (an image file and the number, plain JSON back).
 """
 
-import hashlib
-import json
 import os
 import re
-import tempfile
 from types import SimpleNamespace
 from pathlib import Path
 
@@ -29,15 +26,13 @@ from gradio.data_classes import FileData
 from gradio_cache import (CACHE_AGE, DELETE_CACHE, clean_cache, delete_old_files,  # noqa: F401
                           prune_empty_folders, seen_png)
 from mnist_sum.predict import Prediction
-from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata, write_atomically
-from serving import (LOG, MAX_PIXELS, PendingStrokes, check_number, image_problem, load_predictor,  # noqa: F401
+from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
+from serving import (MAX_PIXELS, PendingStrokes, check_number, image_problem, load_predictor,  # noqa: F401
                      prediction_json, read_image, read_pad, refuse, uploaded_path)
+from web_page import model_file, page_head, served_files
 
 ROOT = Path(__file__).parent
 EXAMPLES_DIR = ROOT / "demo" / "examples"
-WEB_DIR = ROOT / "web"  # the page's JavaScript: page.js (inlined in the page), worker.js and reader.js (served)
-# The page's model file, made from WEIGHTS at start-up (mnist_sum.webmodel) and named by its content
-WEB_CACHE = Path(tempfile.gettempdir()) / "mnist-sum-web"
 WEIGHTS = Path(os.environ.get("MNIST_SUM_WEIGHTS") or SHIPPED_WEIGHTS)
 
 CANVAS = 400  # canvas side in pixels; the predictor rescales any size to 28x28
@@ -140,22 +135,7 @@ def find_examples(folder: Path = EXAMPLES_DIR) -> list[list]:
     return [[str(p), (3 * d + 4) % 10] for d, p in found]
 
 
-CSS = """
-#equation, #equation .prose, #equation p { font-size: 2rem; font-weight: 600; text-align: center; }
-#equation .guess { font-size: 1rem; font-weight: 400; opacity: 0.75; white-space: nowrap; }
-#seen img { image-rendering: pixelated; }
-#page-read, #server-read { display: none !important; }  /* clicked by web/page.js only */
-/* Phones: the page's side margins shrink from 32 px to 4 px (Gradio scopes rules in @media to the app's inner
-   element, so this width-dependent one stays outside), the pad takes the screen's width, and its box is only
-   as tall as the square canvas needs, so the equation right below it is on screen while drawing. */
-.gradio-container .main.app { padding-left: clamp(4px, (100vw - 600px) / 10, 32px) !important;
-                              padding-right: clamp(4px, (100vw - 600px) / 10, 32px) !important; }
-@media (max-width: 640px) {
-  #title h2 { font-size: 1.1rem; margin: 0; }
-  #sketch { height: calc(100vw + 24px) !important; }  /* the square's side is the width less 60 px */
-  #equation, #equation .prose, #equation p { font-size: 1.6rem; }
-}
-"""
+CSS = (ROOT / "web" / "style.css").read_text(encoding="utf-8")  # the equation, the 28x28 view, phones
 
 # Runs in the browser when the page loads: the pad drops to its "image" tool (no tool highlighted, strokes
 # ignored) when it starts empty and after its bin is clicked; select the Brush again whenever that happens,
@@ -269,54 +249,23 @@ def build_demo() -> gr.Blocks:
 demo = build_demo()
 
 
-def web_model(weights: Path = WEIGHTS, folder: Path = WEB_CACHE) -> Path | None:
-    """The page's model file for weights (mnist_sum.webmodel), written once per content; None (the server
-    reads every drawing) when it cannot be made."""
-    try:
-        from mnist_sum.webmodel import export
-
-        data = export(weights)
-    except Exception as e:  # the page falls back to the server: say why, and serve
-        LOG.warning("mnist-sum: the page cannot read drawings itself, the server will: %r", e)
-        return None
-    path = folder / f"model-{hashlib.sha256(data).hexdigest()[:16]}.bin"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data, durable=False)  # made again at the next start if lost
-    return path
-
-
-def page_head(model: Path | None) -> str:
-    """The page's <head> addition: web/page.js with its settings, inlined (so it runs before the pad starts)."""
-    def url(path: Path) -> str:
-        """A file the app serves itself (see gr.set_static_paths in launch), relative to the page."""
-        return f"gradio_api/file={path.resolve().as_posix()}"
-
+def page_settings() -> dict:
+    """What web/page.js needs from the app: the canvas, and the texts worded as predict words them."""
     def equation(is_digit: bool) -> str:
-        """equation_text with placeholders, so the page words the equation as predict does."""
-        shape = SimpleNamespace(digit="{digit}", sum="{sum}", is_digit=is_digit)
-        return equation_text(shape, "{number}")
+        """equation_text with placeholders, filled in by the page."""
+        return equation_text(SimpleNamespace(digit="{digit}", sum="{sum}", is_digit=is_digit), "{number}")
 
-    reader = WEB_DIR / "reader.js"
-    config = {"canvas": CANVAS, "seenScale": SEEN_SCALE, "topClasses": 3,
-              "texts": {"blank": DRAW_PROMPT, "notADigit": NOT_A_DIGIT, "equation": equation(True),
-                        "guess": equation(False)}}
-    if model is not None and reader.is_file():
-        config.update(workerUrl=url(WEB_DIR / "worker.js"), readerUrl=url(reader), modelUrl=url(model))
-    script = (WEB_DIR / "page.js").read_text(encoding="utf-8")
-    settings = json.dumps(config).replace("</", "<\\/")  # nothing in it may end the <script> element
-    if "</script" in script.lower():
-        raise ValueError("web/page.js must not contain '</script'")
-    return f"<script>window.mnistSumConfig = {settings};\n{script}</script>"
+    return {"canvas": CANVAS, "seenScale": SEEN_SCALE, "topClasses": 3,
+            "texts": {"blank": DRAW_PROMPT, "notADigit": NOT_A_DIGIT, "equation": equation(True),
+                      "guess": equation(False)}}
 
 
 def launch(**kwargs):
     """Start the server with the app's limits; kwargs go to Blocks.launch (tests pass a host and port)."""
-    model = web_model()
-    # Served as they are, from the app itself: the reader, its worker, and the model file made above.
-    gr.set_static_paths([WEB_DIR / "worker.js", WEB_DIR / "reader.js"] + ([model] if model else []))
+    model = model_file(WEIGHTS)
+    gr.set_static_paths(served_files(model))  # from the app itself: the reader, its worker, the model file
     # server_name and server_port are left to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-    return demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=page_head(model),
+    return demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=page_head(page_settings(), model),
                        app_kwargs={"lifespan": clean_cache}, **kwargs)
 
 
