@@ -2,6 +2,7 @@
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,22 @@ def write_idx(folder, n_train: int = 96, n_test: int = 32, seed: int = 0):
 def tiny_mnist(tmp_path):
     """A folder with a tiny IDX-format MNIST (96 train, 32 test images) for smoke runs."""
     return str(write_idx(tmp_path / "data"))
+
+
+BROWSER_TIMEOUT_MS = 60_000  # a prediction is milliseconds, but a software-rendered canvas on a busy CI box is slow
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, for the browser tests; they are skipped when it is not installed."""
+    from benchmarks.pen_traces import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found; install Debian's chromium package to run the browser tests")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

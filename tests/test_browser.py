@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import app
-from benchmarks.pen_traces import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_with_finger, draw_with_mouse,
+from benchmarks.pen_traces import (DIGIT_STROKES, draw_with_finger, draw_with_mouse,
                                    drawing_area, ink_pixels, zoom)
 from benchmarks.slow_link import SlowLink, measure_round_trip
 
@@ -33,20 +33,6 @@ QUICK_MOVES = 8  # ... when it does not: a few large steps
 # Strokes as (x, y) fractions of the drawing area
 SEVEN = DIGIT_STROKES[7]
 ONE = DIGIT_STROKES[1]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless; the tests are skipped when it is not installed."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found; install Debian's chromium package to run the browser tests")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_app(browser, url: str, viewport: dict = DESKTOP, **context_options):

@@ -10,14 +10,13 @@ import io
 import os
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 import PIL.Image
 import pytest
 
 import app
-from benchmarks.pen_traces import CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_with_finger, draw_with_mouse, \
+from benchmarks.pen_traces import DIGIT_STROKES, draw_with_finger, draw_with_mouse, \
     drawing_area, trace, on_screen
 from mnist_sum.pen import load_pen, pen_folder, render
 from mnist_sum.sketches import sketch_set
@@ -59,20 +58,6 @@ PAD_PNG_JS = """() => {
   canvas.getContext("2d").putImageData(pixels, 0, 0);
   return canvas.toDataURL("image/png");
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless; the tests are skipped when it is not installed."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found; install Debian's chromium package to run the browser tests")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, url: str, viewport: dict = LAPTOP, block: str | None = None, init_script: str | None = None,
