@@ -382,22 +382,27 @@ def test_api_carries_the_not_a_digit_flag(client, not_a_digit_predictor, seven_p
     assert (result["is_digit"], result["digit"], result["sum"]) == (False, 4, 7)
 
 
-def readme_api_code() -> str:
-    """The Python blocks of the README's section on the app and its API, joined."""
+def readme_snippets(heading: str) -> list[tuple[str, str]]:
+    """(code, printed output) of each Python block in the README paragraph that starts with heading, each block
+    followed by the block of what it prints."""
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## The app and its API\n", 1)[1].split("\n## ", 1)[0]
-    return "\n".join(re.findall(r"```python\n(.*?)```", section, flags=re.S))
+    part = readme.split(f"\n{heading}", 1)[1].split("\n**", 1)[0].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```\n\n```\n(.*?)```", part, flags=re.S)
 
 
-def test_readme_api_snippets_print_what_they_say(server_url, monkeypatch, capsys):
-    code = readme_api_code()
-    # every print in the README carries the output it promises as its comment
-    promised = [line.split("#", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
-    assert len(promised) >= 4 and all(promised)
-    monkeypatch.chdir(ROOT)
+def test_readme_api_snippet_prints_what_it_says_from_any_folder(server_url, monkeypatch, capsys, tmp_path):
+    (code, promised), = readme_snippets("**The API.**")
+    monkeypatch.chdir(tmp_path)  # the snippet makes its own drawing: no file of the repository needed
     exec(compile(code.replace("http://127.0.0.1:7860/", server_url), "README.md", "exec"), {})
     printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
-    assert printed == promised
+    assert printed == promised.splitlines()
+
+
+def test_readme_python_snippet_prints_what_it_says_from_any_folder(monkeypatch, capsys, tmp_path):
+    (code, promised), = readme_snippets("**Python.**")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == promised.splitlines()
 
 
 def test_server_refuses_a_large_upload(server_url, tmp_path):
