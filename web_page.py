@@ -6,15 +6,14 @@ The app serves every one of these files itself (gr.set_static_paths): the page n
 
 import hashlib
 import json
-import logging
 import tempfile
 from pathlib import Path
 
 from mnist_sum.weights import write_atomically
+from serving import LOG
 
 WEB_DIR = Path(__file__).parent / "web"  # page.js (inlined in the page), worker.js and reader.js (served)
 WEB_CACHE = Path(tempfile.gettempdir()) / "mnist-sum-web"  # model files, named by their content
-LOG = logging.getLogger("mnist_sum.app")
 
 
 def model_file(weights: Path, folder: Path = WEB_CACHE) -> Path | None:
