@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=HelpFormatter)
     p.add_argument("--weights", default=None,
                    help="safetensors weights to evaluate (default: both shipped models side by side; with --pen the "
-                        "handwriting model, the one the app serves); with --pen, several comma-separated leave-sources-out runs "
+                        "handwriting model, the one the app serves); with --pen, several comma-separated "
+                        "leave-sources-out runs "
                         "are a rotation: each is measured on its own held-out sources, and the figures pooled")
     p.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/ (downloaded there if missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
