@@ -114,6 +114,16 @@ def page_bytes(page) -> dict:
     return {"total": sum(size for _, size in entries) + model, "reader": reader + model}
 
 
+# The latest pen-down and pen-up, the label's changes, the page's stats, what the digit label shows now, and
+# what it shows for the page's latest reading.
+LATEST_JS = """() => {
+  const result = window.mnistSumPage?.result, texts = window.mnistSumConfig?.texts;
+  const answer = result ? (result.isDigit ? String(result.digit) : texts.notADigit) : null;
+  const showing = document.querySelector("#digit [data-testid=label-output-value]")?.textContent.trim();
+  return [latency.down.at(-1), latency.up.at(-1), latency.label, window.mnistSumPage?.stats, showing, answer];
+}"""
+
+
 def label_after(changes: list, since: float):
     """The first (time, text) among the label's changes at or after since that shows a value, or None."""
     return next(((t, text) for t, text in changes if t >= since and text), None)
@@ -128,12 +138,15 @@ def one_drawing(page, digit: int, area: dict, finger=None, timeout_s: float = 60
         draw_with_mouse(page, stroke, MOVES, area=area)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        down, up, changes, stats = page.evaluate(
-            "() => [latency.down.at(-1), latency.up.at(-1), latency.label, window.mnistSumPage?.stats]")
+        down, up, changes, stats, showing, answer = page.evaluate(LATEST_JS)
         local = stats is not None and stats["shown"] and any(start >= up for start, _ in stats["shown"])
         # the page's first reading begun after pen-up, once handed over; else (the server reads) pen-up itself
         since = min(end for start, end in stats["shown"] if start >= up) if local else up
         shown = label_after(changes, since)
+        if not shown and local and answer and showing == answer and changes and changes[-1][0] < since:
+            # a reading made while the stroke was drawn already shows this answer, and the label, given the
+            # same value again, does not change: the answer stands from the moment the page had read it
+            shown = (since, showing)
         if shown:
             break
         time.sleep(0.02)

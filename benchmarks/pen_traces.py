@@ -1,9 +1,10 @@
 """Digits drawn on the app's pad in a real browser, as a person would: the browser tests and benchmarks use it.
 
 DIGIT_STROKES holds each digit 0-9 as one to three pen strokes (polylines in the unit square of the drawing
-area, x right, y down). `trace` turns a stroke into evenly spaced pointer positions; `draw_with_mouse` and
-`draw_with_finger` move Chromium's real input (Playwright's mouse, CDP touch events) along them, and
-`ink_pixels` counts the dark pixels the drawing area shows on screen.
+area, x right, y down), NONDIGIT_STROKES an H, a spiral, a smiley and a scribble. `trace` turns a stroke into
+evenly spaced pointer positions; `draw_with_mouse` and `draw_with_finger` move Chromium's real input
+(Playwright's mouse, CDP touch events) along them, and `ink_pixels` counts the dark pixels the drawing area
+shows on screen.
 
 Headless Chromium renders the pad's WebGL canvas in software: every pointer move costs a frame, ~0.1-0.2 s
 for a 400 px canvas on 2 cores (with SwiftShader via ANGLE, about half the time of --disable-gpu's path).
@@ -45,6 +46,16 @@ DIGIT_STROKES = {
     7: [[(0.30, 0.22), (0.70, 0.22), (0.45, 0.82)]],
     8: [arc(0.5, 0.33, 0.13, 0.14, 90, 450, 22), arc(0.5, 0.66, 0.16, 0.17, -90, 270, 24)],
     9: [arc(0.5, 0.35, 0.15, 0.15, 0, 360, 24), [(0.65, 0.35), (0.62, 0.82)]],
+}
+
+# Drawings that are not digits, as a person might try the not-a-digit state: the same units as DIGIT_STROKES.
+NONDIGIT_STROKES = {
+    "H": [[(0.32, 0.20), (0.32, 0.80)], [(0.68, 0.20), (0.68, 0.80)], [(0.32, 0.50), (0.68, 0.50)]],
+    "spiral": [[(0.5 + r * math.cos(a), 0.5 + r * math.sin(a))
+                for a, r in zip(np.linspace(0, 6 * math.pi, 60), np.linspace(0.02, 0.32, 60))]],
+    "smiley": [arc(0.5, 0.5, 0.32, 0.32, -90, 270, 32), [(0.39, 0.38), (0.39, 0.44)], [(0.61, 0.38), (0.61, 0.44)],
+               arc(0.5, 0.56, 0.17, 0.12, 15, 165, 12)],
+    "scribble": [[(0.22, 0.28), (0.78, 0.34), (0.24, 0.44), (0.80, 0.50), (0.26, 0.60), (0.78, 0.66), (0.24, 0.76)]],
 }
 
 

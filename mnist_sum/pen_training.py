@@ -69,14 +69,17 @@ def _render_chunk(job: tuple) -> tuple:
     return render_inputs28(items, np.random.default_rng(seed))
 
 
-def redrawn_mnist(pixels: torch.Tensor, n: int, seed: int = 0, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def redrawn_mnist(pixels: torch.Tensor, n: int, seed: int = 0, workers: int = 2,
+                  skip: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """n MNIST training digits re-drawn as pen strokes (centre line, round pen of random width, random canvas,
     size and place, as `sketches` draws the test digits, in the pad's format) and read back by the predictor's
     preprocessing: the thin, even strokes of a sketch pad, which MNIST's scanned ink lacks.
 
-    pixels: (N, 1, 28, 28) in [0, 1] (the training split only). Returns the (K, 1, 28, 28) inputs and the (K,)
-    indices into pixels they come from (a drawing the reader calls blank is dropped)."""
-    order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(seed))[:n].numpy()
+    pixels: (N, 1, 28, 28) in [0, 1] (the training split only). The digits are the n after the first `skip` in
+    an order shuffled by `seed`, so skip=n of one call gives digits another call did not re-draw. Returns the
+    (K, 1, 28, 28) inputs and the (K,) indices into pixels they come from (a drawing the reader calls blank is
+    dropped)."""
+    order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(seed))[skip:skip + n].numpy()
     inputs, kept = _in_chunks(_redraw_chunk, pixels[order, 0].numpy(), seed, workers, 500, "re-drawing MNIST")
     return torch.from_numpy(inputs).unsqueeze(1), torch.from_numpy(order[kept]).long()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import app
-from benchmarks.pen_traces import (DIGIT_STROKES, draw_with_finger, draw_with_mouse,
+from benchmarks.pen_traces import (DIGIT_STROKES, NONDIGIT_STROKES, draw_with_finger, draw_with_mouse,
                                    drawing_area, ink_pixels, zoom)
 from benchmarks.slow_link import SlowLink, measure_round_trip
 
@@ -223,6 +223,25 @@ def test_not_a_digit_shows_no_confident_digit(browser, server_url, not_a_digit_p
     assert sizes[1] <= 0.6 * sizes[0]
 
 
+def test_drawings_that_are_not_digits_are_called_so(browser, server_url):
+    """With the shipped weights and their threshold: an H, a spiral, a smiley and a scribble drawn on the pad."""
+    from playwright.sync_api import expect
+
+    context, page = open_app(browser, server_url, LAPTOP, **LOW_DPI)
+    try:
+        area = drawing_area(page)
+        for i, (name, strokes) in enumerate(NONDIGIT_STROKES.items()):
+            if i:
+                clear(page, "clear")
+                expect_reset(page)
+            for stroke in strokes:
+                draw_with_mouse(page, stroke, QUICK_MOVES * 2, area=area)
+            expect(page.locator("#equation")).to_contain_text("Doesn't look like a digit")
+            expect(page.locator("#digit [data-testid=label-output-value]")).to_have_text(app.NOT_A_DIGIT)
+    finally:
+        context.close()
+
+
 # --- no stroke ever lost ------------------------------------------------------------------------------
 
 def test_ten_digits_in_a_row_at_a_natural_pace(browser, server_url):
@@ -232,6 +251,7 @@ def test_ten_digits_in_a_row_at_a_natural_pace(browser, server_url):
     finally:
         context.close()
     assert right(records) >= 9, records
+    assert not [r for r in records if "look like a digit" in r["shown"]], records  # digits stay digits
 
 
 def test_slow_link_loses_no_stroke(browser, server_url):

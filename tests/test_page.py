@@ -55,7 +55,7 @@ PAD_PNG_JS = """() => {
   const canvas = document.createElement("canvas");
   canvas.width = pixels.width;
   canvas.height = pixels.height;
-  canvas.getContext("2d").putImageData(pixels, 0, 0);
+  canvas.getContext("2d").putImageData(new ImageData(pixels.data, pixels.width, pixels.height), 0, 0);
   return canvas.toDataURL("image/png");
 }"""
 

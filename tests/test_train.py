@@ -10,8 +10,8 @@ from mnist_sum import evaluate, load_model
 from mnist_sum.data import one_hot
 from mnist_sum.pen import PEN_DIR
 from mnist_sum.model import MNISTSumNet
-from mnist_sum.train import (batches_per_epoch, build_parser, cpu_has_fast_bf16, distill_loss, main, pick_precision,
-                             resolve_defaults)
+from mnist_sum.train import (batches_per_epoch, build_parser, calibrate, cpu_has_fast_bf16, distill_loss, main,
+                             pick_precision, resolve_defaults)
 from mnist_sum.weights import EXERCISE_WEIGHTS, SHIPPED_MODELS, read_metadata
 
 
@@ -221,3 +221,30 @@ def test_ema_saves_the_moving_average_of_the_steps_weights(tiny_mnist, tmp_path)
     assert not all(torch.equal(plain[k], half[k]) for k in floats)
     for k in floats:
         torch.testing.assert_close(quarter[k], (half[k] + plain[k]) / 2, atol=1e-6, rtol=1e-5)
+
+
+def test_threshold_is_the_lower_quantile_of_kept_out_pen_and_unseen_redrawn_digits(tiny_mnist):
+    from mnist_sum.data import open_split
+    from mnist_sum.pen_training import redrawn_mnist
+
+    pixels = open_split(tiny_mnist, train=True, seed=0).pixels
+    _, trained = redrawn_mnist(pixels, 40, seed=0, workers=1)
+    _, unseen = redrawn_mnist(pixels, 40, seed=0, workers=1, skip=40)
+    assert len(unseen) and not set(trained.tolist()) & set(unseen.tolist())  # skip: other digits than training's
+    torch.manual_seed(0)
+    rate = 0.1
+    r = calibrate(MNISTSumNet().eval(), PEN_DIR, ("apa", "apb", "app", "ced", "syn"), rate, 0, pixels, 40, skip=40)
+    assert r["threshold"] == min(r["quantiles"].values())
+    assert r["n"]["redrawn"] == len(unseen) and r["n"]["pen"] > 100  # the val site's calibration writers
+    for kind, n in r["n"].items():  # neither set has more than the flag rate flagged (to one item)
+        assert r["flagged"][kind] <= rate + 1 / n
+    lower = min(r["quantiles"], key=r["quantiles"].get)
+    assert r["flagged"][lower] >= rate - 1 / r["n"][lower]  # the set that sets the threshold has its full share
+
+
+def test_too_few_mnist_digits_left_to_calibrate_on_is_refused_before_training(tiny_mnist, tmp_path):
+    out = tmp_path / "w.safetensors"
+    with pytest.raises(SystemExit, match="--calibration-redrawn 10 must be 1 to the 6 training digits"):
+        main(["--data-dir", tiny_mnist, "--pen", "--init", "none", "--redraw", "90", "--calibration-redrawn", "10",
+              "--out", str(out)])
+    assert not out.exists()

@@ -85,7 +85,8 @@
     return (main.length ? main : inPad).at(-1) || null;
   }
 
-  /** The pad's composite (layers over the background) as RGBA pixels, SIDE x SIDE: the image Gradio uploads. */
+  /** The pad's composite (layers over the background) as RGBA pixels {data, width, height}, SIDE x SIDE: the
+   * image Gradio uploads. Reading pixels back waits for the GPU to finish what it was drawing. */
   function padPixels() {
     const app = padApp();
     const layers = app && app.stage.children.find((c) => c.sortableChildren); // the editor's image container
@@ -94,8 +95,11 @@
     const started = performance.now();
     extracting = true;
     try {
-      const canvas = app.renderer.extract.canvas({target: layers, resolution: 1, frame: new Rectangle(0, 0, SIDE, SIDE)});
-      const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+      const options = {target: layers, resolution: 1, frame: new Rectangle(0, 0, SIDE, SIDE)};
+      // the GPU's pixels as they are (the composite is opaque: straight and premultiplied alpha agree); a canvas
+      // and its getImageData, as the editor's export makes, cost a fifth more
+      const out = app.renderer.extract.pixels(options);
+      const pixels = {data: out.pixels, width: out.width, height: out.height};
       page.stats.extractMs.push(performance.now() - started);
       return pixels;
     } finally {

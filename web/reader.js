@@ -620,8 +620,13 @@
       const x = toInput28(rgba, width, height);
       if (x === null) return null;
       const result = this.predict28(x, number);
-      result.input28 = Uint8Array.from(x, (v) => roundHalfEven(f32(v * 255)));
+      result.input28 = this.inputBytes(x);
       return result;
+    }
+
+    /** A 28x28 input in [0, 1] as grey levels 0-255 (Uint8Array(784)), rounded as the Python app's picture. */
+    inputBytes(input28) {
+      return Uint8Array.from(input28, (v) => roundHalfEven(f32(v * 255)));
     }
   }
 

@@ -10,7 +10,7 @@
 "use strict";
 
 let reader = null;
-let last = null; // the last drawing's pixels {rgba, width, height}, read again when only the number changes
+let last = null; // the last drawing's 28x28 input (Float32Array, null: blank), read again when the number changes
 
 /** A result the page can use: plain arrays, the 28x28 input as bytes. */
 function plain(prediction, number) {
@@ -36,8 +36,9 @@ async function init(message) {
 
 function run(message) {
   const started = performance.now();
-  if (message.type === "read") last = {rgba: message.rgba, width: message.width, height: message.height};
-  const prediction = last && reader.read(last.rgba, last.width, last.height, message.number);
+  if (message.type === "read") last = reader.toInput28(message.rgba, message.width, message.height);
+  // a new number needs only the network: the drawing's preprocessing is kept
+  const prediction = last && {...reader.predict28(last, message.number), input28: reader.inputBytes(last)};
   return {type: "result", id: message.id, result: plain(prediction, message.number), ms: performance.now() - started};
 }
 
