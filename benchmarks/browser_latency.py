@@ -47,8 +47,9 @@ RECORDER_JS = """() => {
   const latency = window.latency = {down: [], up: [], label: [], requests: [], in_flight: 0,
                                     last_activity: performance.now()};
   performance.setResourceTimingBufferSize(1000000);
-  document.addEventListener("pointerdown", () => latency.down.push(performance.now()), true);
-  document.addEventListener("pointerup", () => latency.up.push(performance.now()), true);
+  // when the browser took the pointer event in (event.timeStamp): before any listener, the page's own included
+  window.addEventListener("pointerdown", (e) => latency.down.push(e.timeStamp), true);
+  window.addEventListener("pointerup", (e) => latency.up.push(e.timeStamp), true);
   const digit = document.querySelector("#digit");
   new MutationObserver(() => {
     const value = digit.querySelector("[data-testid=label-output-value]");
@@ -189,7 +190,8 @@ def measure(browser, url: str, drawings: int, quiet_s: float, phone_throttle: fl
             records.append(one_drawing(page, ONE_STROKE_DIGITS[i % len(ONE_STROKE_DIGITS)], area, finger))
         stats = page.evaluate("() => window.mnistSumPage ? window.mnistSumPage.stats : null")
         return {"records": records, "mode": page.evaluate("() => window.mnistSumPage?.mode ?? 'server'"),
-                "reader_ms": (stats or {}).get("readerMs") or [], "extract_ms": (stats or {}).get("extractMs") or [],
+                "reader_ms": (stats or {}).get("readerMs") or [], "paint_ms": (stats or {}).get("paintMs") or [],
+                "extract_ms": (stats or {}).get("extractMs") or [], "checks": (stats or {}).get("checks") or [],
                 "bytes": loaded}
     finally:
         context.close()
@@ -208,7 +210,8 @@ def stats(run: dict) -> dict:
             "p95_s": float(np.percentile(seconds, 95)) if seconds else float("nan"),
             "requests": {name: typical.count(name) for name in sorted(set(typical))},
             "drawing_requests_max": max((len(r["drawing_requests"]) for r in answered), default=0),
-            "reader_ms": median(run["reader_ms"]), "extract_ms": median(run["extract_ms"]), "bytes": run["bytes"]}
+            "reader_ms": median(run["reader_ms"]), "paint_ms": median(run["paint_ms"]),
+            "extract_ms": median(run["extract_ms"]), "checks": run["checks"], "bytes": run["bytes"]}
 
 
 def run(args) -> dict:
@@ -266,8 +269,12 @@ def format_report(r: dict) -> str:
         lines.append(f"  rtt {rtt}: the page reads {server['median_s'] / page['median_s']:.1f}x faster than the "
                      f"server (median {page['median_s']:.3f} s against {server['median_s']:.3f} s)")
     first = next(iter(r["results"].values()))
+    checks = [c for s in r["results"].values() for c in s["checks"]]
     lines.append(f"  page ms: the page's median time per reading in its worker (preprocessing and network); the "
-                 f"pad's pixels read out in {first['extract_ms']:.0f} ms (median)")
+                 f"pad painted on the CPU in {first['paint_ms']:.1f} ms, read back from the GPU in "
+                 f"{first['extract_ms']:.0f} ms (medians)")
+    lines.append(f"  strokes painted, then read back from the GPU to check: {len(checks)}, their 28x28 inputs "
+                 f"differing by at most {max(checks, default=0)} grey levels")
     lines.append(f"  bytes the page loads: {first['bytes']['total']:,} in all, {first['bytes']['reader']:,} of them "
                  f"the reader (worker, reader script, model file)")
     wrong = [(name, x["digit"], x["shown"]) for name, s in r["results"].items() if "no-op" not in name

@@ -150,6 +150,75 @@ def test_page_reads_like_the_predictor(browser, server_url, mnist_test):
     assert same_verdict >= 0.99 * n, f"same not-a-digit verdict on {same_verdict} of {n}"
     assert worst <= MAX_GREY_LEVELS, f"28x28 inputs differ by up to {worst} grey levels"
 
+# The pad as the page paints it on the CPU against its pixels read back from the GPU: the ink pixels (red < 128)
+# they disagree on, the GPU's ink pixels, and the largest difference between the two 28x28 inputs; null where
+# the page would read the pad back.
+PAINTED_JS = """async () => {
+  const page = window.mnistSumPage, painted = page.paintedPixels(), pad = page.padPixels();
+  if (!painted) return null;
+  let ink = 0, differ = 0;
+  for (let i = 0; i < pad.data.length; i += 4) {
+    ink += pad.data[i] < 128;
+    differ += (pad.data[i] < 128) !== (painted.data[i] < 128);
+  }
+  const a = await page.readPixels(painted.data, painted.width, painted.height, 3);
+  const b = await page.readPixels(pad.data, pad.width, pad.height, 3);
+  const grey = a && b ? Math.max(...a.input28.map((v, i) => Math.abs(v - b.input28[i]))) : (a === b ? 0 : 255);
+  return {ink, differ, grey, painted: page.stats.cpuReads};
+}"""
+
+
+@pytest.mark.parametrize("scale", [0.5, 1, 2])
+def test_strokes_are_painted_as_the_pad_draws_them(browser, server_url, scale):
+    context, page, requests = open_page(browser, server_url, device_scale_factor=scale)
+    try:
+        area = drawing_area(page)
+        for stroke in DIGIT_STROKES[4]:
+            draw_with_mouse(page, stroke, 8, area=area)
+        wait_for_equation(page, "4 + 3 = 7")
+        got = page.evaluate(PAINTED_JS)
+        assert got is not None and got["painted"] >= 2, got  # the pen-ups were read without the GPU
+        assert got["ink"] > 1000 and got["differ"] <= 0.02 * got["ink"], got
+        assert got["grey"] <= MAX_GREY_LEVELS, got
+        # once idle, the page reads the pad back from the GPU to check what it painted
+        page.wait_for_function("() => window.mnistSumPage.stats.checks.length > 0")
+        assert max(page.evaluate("() => window.mnistSumPage.stats.checks")) <= MAX_GREY_LEVELS
+    finally:
+        context.close()
+
+
+def test_what_is_not_a_stroke_is_read_back(browser, server_url):
+    """An example, a stroke over it, undo and the eraser: each shows what app.predict shows for the pad."""
+    context, page, requests = open_page(browser, server_url)
+    try:
+        def shows_the_pad():
+            """Wait until the page shows what app.predict shows for the pad's pixels; the equation, the ink pixels."""
+            pixels = pixels_of(page.evaluate(PAD_PNG_JS))
+            want = expected(pixels, 3)
+            wait_for_equation(page, want["equation"])
+            return want["equation"], int((pixels[..., :3].mean(axis=-1) < 128).sum())
+
+        area = drawing_area(page)
+        page.locator("#examples [data-testid=dataset-cell-0-0]").click()
+        page.wait_for_function("(prompt) => document.querySelector('#equation').innerText.trim() !== prompt",
+                               arg=app.DRAW_PROMPT)
+        page.locator("#number input[type=number]").fill("3")
+        page.locator("#number input[type=number]").press("Enter")
+        example, example_ink = shows_the_pad()
+        draw_with_mouse(page, [(0.15, 0.15), (0.85, 0.85)], 8, area=area)  # a slash across the example
+        slashed, slashed_ink = shows_the_pad()
+        assert slashed_ink > example_ink
+        page.locator("#sketch button[aria-label=Undo]").click()
+        assert shows_the_pad() == (example, example_ink)
+        draw_with_mouse(page, [(0.15, 0.15), (0.85, 0.85)], 8, area=area)
+        slashed, slashed_ink = shows_the_pad()
+        page.locator("#sketch button[aria-label=Erase]").click()  # the eraser takes strokes, not the example
+        draw_with_mouse(page, [(0.85, 0.15), (0.15, 0.85)], 8, area=area)
+        erased, erased_ink = shows_the_pad()
+        assert example_ink < erased_ink < slashed_ink
+    finally:
+        context.close()
+
 
 def shown(page) -> dict:
     """What the page shows: the two labels' headlines, the equation (plain text) and whether a view is shown."""
