@@ -12,7 +12,8 @@ from pathlib import Path
 from mnist_sum.weights import write_atomically
 from serving import LOG
 
-WEB_DIR = Path(__file__).parent / "web"  # page.js (inlined in the page), worker.js and reader.js (served)
+WEB_DIR = Path(__file__).parent / "web"  # paint.js and page.js (inlined in the page), worker.js and reader.js (served)
+INLINED = ("paint.js", "page.js")  # in this order: page.js uses paint.js
 WEB_CACHE = Path(tempfile.gettempdir()) / "mnist-sum-web"  # model files, named by their content
 
 
@@ -39,7 +40,8 @@ def served_files(model: Path | None) -> list[Path]:
 
 
 def page_head(settings: dict, model: Path | None) -> str:
-    """The page's <head> addition: web/page.js with its settings, inlined (so it runs before the pad starts).
+    """The page's <head> addition: web/paint.js and web/page.js with its settings, inlined (so they run before the
+    pad starts).
     Without a model file the page has no reader to load and asks the server for every reading."""
     def url(path: Path) -> str:
         """A file the app serves itself (see served_files), relative to the page."""
@@ -49,8 +51,8 @@ def page_head(settings: dict, model: Path | None) -> str:
     reader = WEB_DIR / "reader.js"
     if model is not None and reader.is_file():
         config.update(workerUrl=url(WEB_DIR / "worker.js"), readerUrl=url(reader), modelUrl=url(model))
-    script = (WEB_DIR / "page.js").read_text(encoding="utf-8")
+    script = "\n".join((WEB_DIR / name).read_text(encoding="utf-8") for name in INLINED)
     if "</script" in script.lower():
-        raise ValueError("web/page.js must not contain '</script'")
+        raise ValueError(f"{' and '.join(INLINED)} must not contain '</script'")
     config_json = json.dumps(config).replace("</", "<\\/")  # nothing in it may end the <script> element
     return f"<script>window.mnistSumConfig = {config_json};\n{script}</script>"

@@ -9,11 +9,10 @@
  * reads). Renders into textures (a brush segment, a committed stroke, a cleared canvas, a loaded example, undo)
  * mark the pad as changed.
  *
- * Reading pixels back from the GPU waits for it to finish drawing: in a software renderer (a browser without a
- * GPU) 100 ms or more after a stroke. The brush only adds opaque black discs (Gradio's brush-textures.ts stamps
- * each segment with discs of the brush's radius), so the page keeps the pad as last read back and the discs the
- * brush has drawn since (taken from its renders), and paints them on the CPU; anything else (clear, undo, an
- * example, the eraser) is read back from the GPU, and so is every stroke, once the page is idle, to check.
+ * Reading pixels back from the GPU waits for it to finish drawing (in a software renderer 100 ms or more after a
+ * stroke), so the page keeps the pad as last read back and paints the brush's strokes over it on the CPU
+ * (web/paint.js), taking their discs from the brush's own renders; anything else (clear, undo, an example, the
+ * eraser) is read back from the GPU, and so is every stroke once the page is idle, to check.
  *
  * Two hidden buttons connect it to Gradio (app.py): #page-read's click (and the slider's change) runs a
  * JavaScript-only listener whose outputs are window.mnistSumPage.outputs(number); #server-read's click runs
@@ -53,10 +52,8 @@
   let drawing = false;
   let strokeEnding = false; // inside the pen-up's dispatch, where the editor commits the stroke
   let drawnOn = null; // the application whose canvas the last stroke began on
-  // the pad as last read back from the GPU with the brush's discs since painted over it: {data (RGBA), width,
-  // height, mask (the layer texture's ink), tw, th (its size, texels)}; null: read the pad back next
-  let base = null;
-  let unpainted = []; // [x, y, radius] (pad pixels): discs the brush drew that are not yet painted on `base`
+  const Paint = window.MnistSumPaint; // web/paint.js, inlined before this file
+  let base = null; // the pad as last read back from the GPU, the brush's discs since painted on it (a Paint.Pad)
   let strokeLength = 0; // the current stroke's discs seen so far (the brush renders all of them each time)
   let erasing = false; // the current stroke is not plain ink (the eraser): read it back from the GPU
   let checkTimer = null;
@@ -84,11 +81,11 @@
       const [first, second] = args;
       if (!extracting && ((first && first.target) || (second && (second.renderTexture || second.target)))) {
         if (drawing) {
-          const stamped = brushDiscs(first && first.container || first);
+          const stamped = Paint.brushDiscs(first && first.container || first);
           if (stamped && !stamped.ink) erasing = true;
           if (stamped && !erasing) {
             const fresh = stamped.discs.length >= strokeLength ? stamped.discs.slice(strokeLength) : stamped.discs;
-            unpainted.push(...fresh);
+            if (base) base.add(fresh);
           }
           if (stamped) strokeLength = stamped.discs.length;
           changed();
@@ -99,30 +96,6 @@
       }
       return render.apply(this, args);
     };
-  }
-
-  /** The discs a render of the brush draws, {discs: [[x, y, radius]...], ink: all opaque black}, or null when
-   * the render is not the brush's (a Graphics of filled circles, PixiJS 8's GraphicsContext instructions). */
-  function brushDiscs(container) {
-    const graphics = container && container.children && container.children.find(
-      (child) => child.context && Array.isArray(child.context.instructions));
-    if (!graphics) return null;
-    const discs = [];
-    let ink = true;
-    for (const step of graphics.context.instructions) {
-      const path = step.action === "fill" && step.data && step.data.path;
-      if (!path || !Array.isArray(path.instructions)) return null;
-      for (const shape of path.instructions) {
-        if (shape.action === "moveTo") continue; // the empty path an endFill leaves
-        const [x, y, radius, m] = shape.action === "circle" ? shape.data : [];
-        if (!Number.isFinite(x + y + radius) || (m && (m.a !== 1 || m.b || m.c || m.d !== 1 || m.tx || m.ty))) {
-          return null;
-        }
-        discs.push([x, y, radius]);
-      }
-      ink = ink && step.data.style && step.data.style.color === 0 && step.data.style.alpha === 1;
-    }
-    return discs.length ? {discs, ink} : null;
   }
 
   function padElement() {
@@ -168,7 +141,7 @@
   function readPad() {
     if (base && !erasing && !checking) {
       const started = performance.now();
-      const pixels = painted();
+      const pixels = base.pixels();
       page.stats.cpuReads += 1;
       page.stats.paintMs.push(performance.now() - started);
       return pixels;
@@ -179,69 +152,9 @@
   }
 
   function keepBase(pixels) {
-    const {width, height} = pixels, resolution = window.devicePixelRatio || 1;
-    const tw = Math.max(1, Math.round(width * resolution)), th = Math.max(1, Math.round(height * resolution));
-    base = {data: pixels.data.slice(), width, height, mask: new Uint8Array(tw * th), tw, th};
-    unpainted = [];
+    base = new Paint.Pad(pixels, window.devicePixelRatio || 1);
   }
 
-  /** The pad: the last read-back with the brush's discs since painted over it (only the new ones are painted
-   * each time), as the GPU composes it: the editor draws into textures of devicePixelRatio texels per pad
-   * pixel, which the export samples at each pixel's centre (`texel`). */
-  function painted() {
-    const {data, width, height, mask, tw, th} = base, sx = tw / width, sy = th / height;
-    for (const [x, y, radius] of unpainted) {
-      fillDisc(mask, tw, th, x, y, radius, sx, sy);
-      const top = Math.max(0, Math.floor(y - radius) - 1), bottom = Math.min(height - 1, Math.ceil(y + radius) + 1);
-      const left = Math.max(0, Math.floor(x - radius) - 1), right = Math.min(width - 1, Math.ceil(x + radius) + 1);
-      for (let py = top; py <= bottom; py++) {
-        const row = texel(py, sy, th) * tw;
-        for (let px = left; px <= right; px++) {
-          if (!mask[row + texel(px, sx, tw)]) continue;
-          const i = 4 * (py * width + px);
-          data[i] = data[i + 1] = data[i + 2] = 0; // opaque black ink
-          data[i + 3] = 255;
-        }
-      }
-    }
-    unpainted = [];
-    return {data: data.slice(), width, height};
-  }
-
-  /** The texel the export samples for pad pixel p at `scale` texels per pixel (of `size`): the nearest to the
-   * pixel's centre, the lower one on a tie. */
-  function texel(p, scale, size) {
-    return Math.min(size - 1, Math.max(0, Math.ceil((p + 0.5) * scale) - 1));
-  }
-
-  /** Set the cells of an (h, w) mask that the GPU fills for a PixiJS 8 disc (cx, cy, radius) in pad pixels,
-   * drawn at (sx, sy) cells per pixel: a polygon of 4 * ceil(2.3 * sqrt(2 * radius)) corners on the circle, the
-   * corners snapped to 1/16 cell (the rasteriser's precision), and a cell filled when its centre is inside,
-   * left and top edges included. */
-  function fillDisc(mask, w, h, cx, cy, radius, sx, sy) {
-    const quarter = Math.ceil(2.3 * Math.sqrt(2 * radius));
-    const snap = (v) => Math.round(v * 16) / 16;
-    const corners = [];
-    for (let k = 0; k < 4 * quarter; k++) {
-      const angle = Math.PI / 2 * (k / quarter);
-      corners.push([snap((cx + Math.cos(angle) * radius) * sx), snap((cy + Math.sin(angle) * radius) * sy)]);
-    }
-    const top = Math.max(0, Math.floor((cy - radius) * sy - 1)), bottom = Math.min(h - 1, Math.ceil((cy + radius) * sy + 1));
-    for (let y = top; y <= bottom; y++) {
-      const yc = y + 0.5;
-      let left = Infinity, right = -Infinity;
-      for (let i = 0; i < corners.length; i++) {
-        const [x1, y1] = corners[i], [x2, y2] = corners[(i + 1) % corners.length];
-        if (y1 === y2 || yc < Math.min(y1, y2) || yc >= Math.max(y1, y2)) continue;
-        const x = x1 + (yc - y1) * (x2 - x1) / (y2 - y1);
-        left = Math.min(left, x);
-        right = Math.max(right, x);
-      }
-      if (!(left < right)) continue;
-      const from = Math.max(0, Math.ceil(left - 0.5)), to = Math.min(w, Math.ceil(right - 0.5)); // centres in [left, right)
-      if (from < to) mask.fill(1, y * w + from, y * w + to);
-    }
-  }
 
   /** Read the pad back from the GPU once the page is idle, after a stroke painted on the CPU: the check that the
    * two agree, and a correction shown where they do not. */
@@ -427,58 +340,8 @@
     for (let y = 0; y < side; y++) {
       for (let x = 0; x < side; x++) rows[y * (side + 1) + 1 + x] = input28[Math.floor(y / scale) * 28 + Math.floor(x / scale)];
     }
-    return {url: "data:image/png;base64," + base64(png(rows, side, side)), path: "seen.png", orig_name: "seen.png",
+    return {url: "data:image/png;base64," + Paint.base64(Paint.greyPng(rows, side, side)), path: "seen.png", orig_name: "seen.png",
             mime_type: "image/png", is_stream: false, meta: {_type: "gradio.FileData"}};
-  }
-
-  const CRC_TABLE = Uint32Array.from({length: 256}, (_, n) => {
-    for (let k = 0; k < 8; k++) n = n & 1 ? 0xedb88320 ^ (n >>> 1) : n >>> 1;
-    return n >>> 0;
-  });
-
-  /** A greyscale PNG of (height, width) from its filtered rows, deflated as stored (uncompressed) blocks. */
-  function png(rows, width, height) {
-    const blocks = Math.max(1, Math.ceil(rows.length / 65535));
-    const zlib = new Uint8Array(2 + rows.length + 5 * blocks + 4);
-    zlib.set([0x78, 0x01]);
-    let at = 2, a = 1, b = 0;
-    for (let i = 0; i < blocks; i++) {
-      const part = rows.subarray(i * 65535, Math.min(rows.length, (i + 1) * 65535));
-      zlib.set([i === blocks - 1 ? 1 : 0, part.length & 255, part.length >> 8, ~part.length & 255, (~part.length >> 8) & 255], at);
-      zlib.set(part, at + 5);
-      at += 5 + part.length;
-    }
-    for (const byte of rows) { // Adler-32 of the data
-      a = (a + byte) % 65521;
-      b = (b + a) % 65521;
-    }
-    new DataView(zlib.buffer).setUint32(at, ((b << 16) | a) >>> 0);
-    const header = new Uint8Array(13);
-    new DataView(header.buffer).setUint32(0, width);
-    new DataView(header.buffer).setUint32(4, height);
-    header.set([8, 0, 0, 0, 0], 8); // 8 bits, greyscale, deflate, no filter method, no interlace
-    const chunks = [chunk("IHDR", header), chunk("IDAT", zlib), chunk("IEND", new Uint8Array(0))];
-    const out = new Uint8Array(8 + chunks.reduce((n, c) => n + c.length, 0));
-    out.set([137, 80, 78, 71, 13, 10, 26, 10]);
-    chunks.reduce((offset, c) => (out.set(c, offset), offset + c.length), 8);
-    return out;
-  }
-
-  function chunk(type, data) {
-    const out = new Uint8Array(12 + data.length), view = new DataView(out.buffer);
-    view.setUint32(0, data.length);
-    for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-    out.set(data, 8);
-    let crc = 0xffffffff;
-    for (let i = 4; i < 8 + data.length; i++) crc = CRC_TABLE[(crc ^ out[i]) & 255] ^ (crc >>> 8);
-    view.setUint32(8 + data.length, (crc ^ 0xffffffff) >>> 0);
-    return out;
-  }
-
-  function base64(bytes) {
-    let text = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-    return btoa(text);
   }
 
   function fill(template, result, number) {
@@ -514,7 +377,7 @@
   };
   page.padPixels = () => padPixels();
   /** The pad as the page paints it without the GPU, or null where it would read it back (for the browser tests). */
-  page.paintedPixels = () => (base && !erasing ? painted() : null);
+  page.paintedPixels = () => (base && !erasing ? base.pixels() : null);
 
   // --- strokes --------------------------------------------------------------------------------------------
 
