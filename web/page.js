@@ -136,25 +136,25 @@
     }
   }
 
-  /** The pad's pixels: the last read-back with the brush's discs since painted on the CPU, where that is the pad
-   * (plain ink over a known pad); else read back from the GPU, which becomes the new base. */
+  /** The pad's pixels and whether they were painted: the last read-back with the brush's discs since painted on
+   * the CPU, where that is the pad (plain ink over a known pad); else read back from the GPU, which becomes the
+   * new base unless a stroke is being drawn. */
   function readPad() {
     if (base && !erasing && !checking) {
       const started = performance.now();
       const pixels = base.pixels();
       page.stats.cpuReads += 1;
       page.stats.paintMs.push(performance.now() - started);
-      return pixels;
+      return {pixels, painted: true};
     }
     const pixels = padPixels();
     if (!drawing) keepBase(pixels); // mid-stroke the brush's preview is not yet where the stroke will lie
-    return pixels;
+    return {pixels, painted: false};
   }
 
   function keepBase(pixels) {
     base = new Paint.Pad(pixels, window.devicePixelRatio || 1);
   }
-
 
   /** Read the pad back from the GPU once the page is idle, after a stroke painted on the CPU: the check that the
    * two agree, and a correction shown where they do not. */
@@ -281,19 +281,21 @@
     inFlight += 1;
     const started = lastStart = performance.now();
     const id = ++latestId;
-    const check = checking, cpuReadsBefore = page.stats.cpuReads;
+    const check = checking;
     try {
-      const pixels = readPad();
+      const {pixels, painted} = readPad();
       checking = false;
-      const painted = page.stats.cpuReads > cpuReadsBefore;
       const result = await ask({type: "read", rgba: pixels.data, width: pixels.width, height: pixels.height,
                                 number: currentNumber()}, [pixels.data.buffer]);
       page.stats.reads += 1;
       if (result === undefined || id !== latestId || page.mode !== "local") return;
       const before = page.result;
-      if (check && before && result) page.stats.checks.push(maxDifference(before.input28, result.input28));
-      // a check that finds the painted pixels' answer changes nothing on the page
-      if (!(check && sameReading(before, result))) show(result, started);
+      if (check && before && result) {
+        const difference = maxDifference(before.input28, result.input28);
+        page.stats.checks.push(difference);
+        if (difference === 0 && before.number === result.number) return; // the painted pixels' answer stands
+      }
+      show(result, started);
       if (painted && !drawing) scheduleCheck();
     } catch (error) {
       toServer(`reading the pad failed: ${error && error.message || error}`);
@@ -304,16 +306,11 @@
     }
   }
 
+  /** The largest difference between two 28x28 inputs, grey levels. */
   function maxDifference(a, b) {
     let most = 0;
     for (let i = 0; i < a.length; i++) most = Math.max(most, Math.abs(a[i] - b[i]));
     return most;
-  }
-
-  /** Two readings that show the same: both blank, or the same 28x28 input and number. */
-  function sameReading(a, b) {
-    if (!a || !b) return a === b;
-    return a.number === b.number && maxDifference(a.input28, b.input28) === 0;
   }
 
   /** Hand a reading to Gradio: #page-read's listener takes its outputs from page.outputs. */
@@ -338,10 +335,11 @@
     const scale = config.seenScale || 8, side = 28 * scale;
     const rows = new Uint8Array(side * (side + 1)); // each row: filter byte 0 (none), then its grey levels
     for (let y = 0; y < side; y++) {
-      for (let x = 0; x < side; x++) rows[y * (side + 1) + 1 + x] = input28[Math.floor(y / scale) * 28 + Math.floor(x / scale)];
+      const row = Math.floor(y / scale) * 28;
+      for (let x = 0; x < side; x++) rows[y * (side + 1) + 1 + x] = input28[row + Math.floor(x / scale)];
     }
-    return {url: "data:image/png;base64," + Paint.base64(Paint.greyPng(rows, side, side)), path: "seen.png", orig_name: "seen.png",
-            mime_type: "image/png", is_stream: false, meta: {_type: "gradio.FileData"}};
+    return {url: "data:image/png;base64," + Paint.base64(Paint.greyPng(rows, side, side)), path: "seen.png",
+            orig_name: "seen.png", mime_type: "image/png", is_stream: false, meta: {_type: "gradio.FileData"}};
   }
 
   function fill(template, result, number) {

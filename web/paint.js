@@ -97,7 +97,8 @@
       const angle = Math.PI / 2 * (k / quarter);
       corners.push([snap((cx + Math.cos(angle) * radius) * sx), snap((cy + Math.sin(angle) * radius) * sy)]);
     }
-    const top = Math.max(0, Math.floor((cy - radius) * sy - 1)), bottom = Math.min(h - 1, Math.ceil((cy + radius) * sy + 1));
+    const top = Math.max(0, Math.floor((cy - radius) * sy - 1));
+    const bottom = Math.min(h - 1, Math.ceil((cy + radius) * sy + 1));
     for (let y = top; y <= bottom; y++) {
       const yc = y + 0.5;
       let left = Infinity, right = -Infinity;
@@ -109,7 +110,7 @@
         right = Math.max(right, x);
       }
       if (!(left < right)) continue;
-      const from = Math.max(0, Math.ceil(left - 0.5)), to = Math.min(w, Math.ceil(right - 0.5)); // centres in [left, right)
+      const from = Math.max(0, Math.ceil(left - 0.5)), to = Math.min(w, Math.ceil(right - 0.5)); // [left, right)
       if (from < to) mask.fill(1, y * w + from, y * w + to);
     }
   }
@@ -127,7 +128,8 @@
     let at = 2, a = 1, b = 0;
     for (let i = 0; i < blocks; i++) {
       const part = rows.subarray(i * 65535, Math.min(rows.length, (i + 1) * 65535));
-      zlib.set([i === blocks - 1 ? 1 : 0, part.length & 255, part.length >> 8, ~part.length & 255, (~part.length >> 8) & 255], at);
+      const n = part.length; // a stored block: final?, its length and the length's complement (little-endian)
+      zlib.set([i === blocks - 1 ? 1 : 0, n & 255, n >> 8, ~n & 255, (~n >> 8) & 255], at);
       zlib.set(part, at + 5);
       at += 5 + part.length;
     }
@@ -160,7 +162,9 @@
 
   function base64(bytes) {
     let text = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    for (let i = 0; i < bytes.length; i += 0x8000) { // in slices: an argument list has a length limit
+      text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
     return btoa(text);
   }
 
