@@ -27,16 +27,18 @@ from gradio_cache import (CACHE_AGE, DELETE_CACHE, clean_cache, delete_old_files
                           prune_empty_folders, seen_png)
 from mnist_sum.predict import Prediction
 from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
-from serving import (MAX_PIXELS, PendingStrokes, check_number, image_problem, load_predictor,  # noqa: F401
+from pad import DrawingPad, HowItAdds
+from serving import (MAX_PIXELS, check_number, image_problem, load_predictor,  # noqa: F401
                      prediction_json, read_image, read_pad, refuse, uploaded_path)
-from web_page import model_file, page_head, served_files
+from web_page import head, model_file, served_files
 
 ROOT = Path(__file__).parent
 EXAMPLES_DIR = ROOT / "demo" / "examples"
 WEIGHTS = Path(os.environ.get("MNIST_SUM_WEIGHTS") or SHIPPED_WEIGHTS)
 
-CANVAS = 400  # canvas side in pixels; the predictor rescales any size to 28x28
-BRUSH_RADIUS = 12  # a marker-like line; the predictor sets any stroke to MNIST's width anyway
+CANVAS = 400  # the pad's side in pad units (its pixels follow the screen); the predictor rescales any size
+BRUSH_RADIUS = 12  # pad units: a marker-like line; the predictor sets any stroke to MNIST's width anyway
+INITIAL_NUMBER = 3
 SEEN_SCALE = 8  # the 28x28 input is shown at 224x224, nearest neighbour, so its pixels stay visible
 MAX_FILE_SIZE = "2mb"  # uploads through the API; a drawing is a few kB
 QUEUE_SIZE = 64  # pending requests beyond this are refused instead of piling up
@@ -137,116 +139,73 @@ def find_examples(folder: Path = EXAMPLES_DIR) -> list[list]:
 
 CSS = (ROOT / "web" / "style.css").read_text(encoding="utf-8")  # the equation, the 28x28 view, phones
 
-# Runs in the browser when the page loads: the pad drops to its "image" tool (no tool highlighted, strokes
-# ignored) when it starts empty and after its bin is clicked; select the Brush again whenever that happens,
-# at once and without the server. The user's own choice of Erase or Pan is left alone.
-KEEP_BRUSH_JS = """
-() => {
-  const pad = document.getElementById("sketch");
-  if (!pad || pad.dataset.keepsBrush) return;
-  pad.dataset.keepsBrush = "yes";
-  const keep = () => {
-    const tools = [...pad.querySelectorAll("button[aria-label=Brush], button[aria-label=Erase], " +
-                                           "button[aria-label=Pan]")];
-    const brush = tools.find((b) => b.getAttribute("aria-label") === "Brush");
-    if (brush && !tools.some((b) => b.classList.contains("highlight"))) brush.click();
-  };
-  new MutationObserver(keep).observe(pad, {subtree: true, childList: true, attributes: true,
-                                          attributeFilter: ["class"]});
-  keep();
-}
-"""
-# Clear is the pad's own bin, clicked in the browser (its clear listener resets the outputs).
-CLEAR_JS = "() => { document.querySelector(\"#sketch button[aria-label='Clear canvas']\")?.click(); }"
 # The outputs' empty state, set in the browser: digit label, sum label (an empty label is {}, as gr.Label
 # sends None), equation, seen image.
 RESET_OUTPUTS_JS = f"() => [{{}}, {{}}, {DRAW_PROMPT!r}, null]"
 # The page's own reading as the outputs (web/page.js); nothing changes where the page cannot read, and page.js
 # asks the server instead.
 PAGE_OUTPUTS_JS = "(number) => window.mnistSumPage?.outputs(number)"
+# An example drawn on the pad sets the slider to its number.
+EXAMPLE_NUMBER_JS = "(number) => window.mnistSumPage?.exampleNumber ?? number"
 
 
-def drawing_pad() -> gr.Sketchpad:
-    """The sketch pad, empty and ready for the brush (rendered where it is called, inside a gr.Blocks)."""
-    pad = gr.Sketchpad(
-        value=None,  # nothing served to load (or reload after a clear) while someone draws
-        label="Draw a digit 0-9 here (large, centred)",
-        elem_id="sketch",
-        type="numpy",
-        image_mode="RGBA",  # ink in the alpha of a transparent canvas: the predictor reads it
-        canvas_size=(CANVAS, CANVAS),
-        fixed_canvas=True,  # examples of any size are fitted into the same canvas
-        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
-        eraser=gr.Eraser(default_size=BRUSH_RADIUS * 2),
-        layers=False,
-        transforms=(),
-        sources=(),  # drawing only: no upload, webcam or paste
-        buttons=["download"],
-        height=CANVAS + 110,  # room for the toolbar above and below the canvas
-    )
-    pad.blob_storage = PendingStrokes()
-    return pad
+def example_thumbnails(examples: list[list]) -> list[dict]:
+    """find_examples' [[path, number], ...] as the pad's strip wants them: URL (served by the app), digit, number."""
+    from web_page import url
+
+    return [{"url": url(Path(path)), "digit": int(Path(path).stem.rpartition("_")[2]), "number": number}
+            for path, number in examples]
 
 
 def build_demo() -> gr.Blocks:
-    """The whole UI: sketch pad and number in, digit, sum, equation and the network's view out."""
+    """The whole UI: sketch pad and number in, digit, sum, equation, the network's view and "How it adds" out."""
+    page_head = head(page_settings(), MODEL_FILE)
     with gr.Blocks(title="mnist-sum: draw a digit, add a number", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("## mnist-sum: draw a digit, pick a number, get the digit and the sum",
                     elem_id="title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=320):
-                pad = drawing_pad()
-                with gr.Row(equal_height=True):
-                    equation = gr.Markdown(DRAW_PROMPT, elem_id="equation")
-                    clear = gr.Button("Clear", elem_id="clear", variant="secondary", scale=0, min_width=90)
+                pad = DrawingPad(example_thumbnails(find_examples()), page_head, elem_id="sketch")
+                equation = gr.Markdown(DRAW_PROMPT, elem_id="equation")
             with gr.Column(scale=4, min_width=300):
                 with gr.Row(equal_height=True):
-                    number = gr.Slider(0, 9, value=3, step=1, label="Number to add", elem_id="number", scale=4)
+                    number = gr.Slider(0, 9, value=INITIAL_NUMBER, step=1, label="Number to add", elem_id="number",
+                                       scale=4)
                     random_number = gr.Button("Random", elem_id="random", scale=1, min_width=90)
                 with gr.Row():
                     digit = gr.Label(label="Digit", num_top_classes=3, elem_id="digit")
                     total = gr.Label(label="Digit + number", num_top_classes=3, elem_id="sum")
                 seen = gr.Image(label="What the network saw (28×28)", elem_id="seen", interactive=False,
-                                height=260, buttons=[], type="filepath")
-        examples = find_examples()
-        if examples:
-            gr.Examples(examples, inputs=[pad, number], label="Examples: click one to load it", elem_id="examples",
-                        examples_per_page=10, api_visibility="private")
+                                height=200, buttons=[], type="filepath")
+        HowItAdds(page_head, elem_id="how-it-adds")
         gr.Markdown(about_model())
 
         outputs = [digit, total, equation, seen]
-        # The page reads the pad itself (web/page.js): after each change of the pad it clicks the hidden
-        # #page-read, and this JavaScript-only listener (also run when the number changes) shows its reading.
-        # Nothing listens to the pad's change: a listener there makes the pad upload its images after every
-        # stroke. Where the page cannot read, page.js clicks #server-read instead, and /predict reads the pad
-        # on the server as it always did (the pad's images are uploaded with that request). The sketch is
-        # never an output: nothing from the server touches the pad.
-        page_read = gr.Button("page read", elem_id="page-read")
-        server_read = gr.Button("server read", elem_id="server-read")
-        gr.on([page_read.click, number.change], None, inputs=number, outputs=outputs, js=PAGE_OUTPUTS_JS,
-              trigger_mode="always_last", show_progress="hidden")
+        # The page reads the pad itself (web/page.js) and fires the pad's "read" event with each reading; this
+        # JavaScript-only listener (also run when the number changes) shows it. Where the page cannot read, it
+        # puts the canvas in the pad's value and fires "send": /predict reads it on the server (one request per
+        # pen-up; always_last answers the latest). The pad is never an output: nothing from the server touches it.
+        for show_reading in (pad.read, number.change):  # gr.on takes no custom events of a gr.HTML
+            show_reading(None, inputs=number, outputs=outputs, js=PAGE_OUTPUTS_JS, trigger_mode="always_last",
+                         show_progress="hidden")
+        pad.example(None, inputs=number, outputs=number, js=EXAMPLE_NUMBER_JS, show_progress="hidden")
 
-        def predict_pad(sketch: dict | None, number: float) -> tuple:
-            """The pad's value (as sent) + number -> digit label, sum label, equation and the network's view."""
-            # preprocess=False below hands over the values as sent, so that a bad number or image is
-            # refused in this app's words: the Slider's check words -1 and 10 its own way and fails on None.
-            return predict(read_pad(pad, sketch), number)
-
-        # always_last drops the intermediate requests of a fast series of strokes and answers the latest one.
-        server_read.click(predict_pad, inputs=[pad, number], outputs=outputs, api_name="predict",
-                          trigger_mode="always_last", show_progress="hidden", concurrency_id="model",
-                          preprocess=False)
+        # preprocess=False hands over the values as sent, so that a bad number or image is refused in this
+        # app's words: the Slider's check words -1 and 10 its own way and fails on None.
+        pad.send(predict_pad, inputs=[pad, number], outputs=outputs, api_name="predict",
+                 trigger_mode="always_last", show_progress="hidden", concurrency_id="model", preprocess=False)
         gr.api(predict_image, api_name="predict_image", concurrency_id="model")
         # Pure-JavaScript listeners (fn=None) run in the browser and are never API endpoints.
         random_number.click(None, outputs=number, js="() => Math.floor(Math.random() * 10)")
-        demo.load(None, js=KEEP_BRUSH_JS)
-        clear.click(None, js=CLEAR_JS)
-        pad.clear(None, outputs=outputs, js=RESET_OUTPUTS_JS)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
 
 
-demo = build_demo()
+def predict_pad(value, number: float) -> tuple:
+    """The pad's value (a PNG data URL, or the Sketchpad-style dict API clients send) + number -> digit label,
+    sum label, equation and the network's view."""
+    number = check_number(number)  # first, so that a bad number is an error even on an empty pad
+    return predict(read_pad(value), number)
 
 
 def page_settings() -> dict:
@@ -255,18 +214,23 @@ def page_settings() -> dict:
         """equation_text with placeholders, filled in by the page."""
         return equation_text(SimpleNamespace(digit="{digit}", sum="{sum}", is_digit=is_digit), "{number}")
 
-    return {"canvas": CANVAS, "seenScale": SEEN_SCALE, "topClasses": 3,
+    return {"pad": {"side": CANVAS, "brush": 2 * BRUSH_RADIUS, "eraser": 4 * BRUSH_RADIUS,
+                    "examples": example_thumbnails(find_examples())},
+            "number": INITIAL_NUMBER, "seenScale": SEEN_SCALE, "topClasses": 3,
             "texts": {"blank": DRAW_PROMPT, "notADigit": NOT_A_DIGIT, "equation": equation(True),
                       "guess": equation(False)}}
 
 
+MODEL_FILE = model_file(WEIGHTS)  # the page's copy of the network (None: the server reads every drawing)
+demo = build_demo()
+
+
 def launch(**kwargs):
     """Start the server with the app's limits; kwargs go to Blocks.launch (tests pass a host and port)."""
-    model = model_file(WEIGHTS)
-    gr.set_static_paths(served_files(model))  # from the app itself: the reader, its worker, the model file
+    # from the app itself: the page's scripts, the examples, the reader, its worker, the model file
+    gr.set_static_paths(served_files(MODEL_FILE, [Path(path) for path, _ in find_examples()]))
     # server_name and server_port are left to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-    return demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=page_head(page_settings(), model),
-                       app_kwargs={"lifespan": clean_cache}, **kwargs)
+    return demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, app_kwargs={"lifespan": clean_cache}, **kwargs)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,21 @@
 """The server side of the app's requests (Gradio 6.31.0): refusals in words, images read as a viewer shows
-them, /predict_image's plain JSON, and the bounded store of the pad's stroke images.
+them, the pad's value read (a PNG data URL, or the dict API clients send), and /predict_image's plain JSON.
 
 Every refusal is a gr.Error whose message the caller sees (gradio_client raises it as AppError) and one line
 in the log. Where a piece works around a Gradio behaviour its docstring says which, and when it can go;
 docs/gradio-notes.md shows each behaviour in a few lines.
 """
 
+import base64
+import binascii
 import io
 import logging
 import os
-import threading
 from dataclasses import fields
 
 import gradio as gr
 import numpy as np
 import PIL.Image
-from gradio.components.image_editor import EditorData
 from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder, is_in_or_equal
 
@@ -29,7 +29,7 @@ from mnist_sum.weights import WeightsError, read_metadata
 PIL.Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 
 LOG = logging.getLogger("mnist_sum.app")  # refusals: one warning line each (stderr, even unconfigured)
-MAX_PENDING_SKETCHES = 256  # strokes' images held for a prediction; older ones were skipped (see PendingStrokes)
+MAX_DATA_URL = 4 * 1024 * 1024  # base64 characters of the pad's image (3 MB); a drawing is a few kB
 
 
 def refuse(message: str) -> gr.Error:
@@ -90,44 +90,45 @@ def read_image(path: str) -> PIL.Image.Image:
         raise refuse(image_problem(e)) from None
 
 
-def read_pad(pad: gr.Sketchpad, payload: dict | None) -> dict | None:
-    """The pad's raw value preprocessed as Gradio would (numpy images), an unreadable image refused in words.
-
-    Called by /predict, which runs with preprocess=False (see check_number): Gradio 6.31.0's own preprocess
-    would answer an unreadable image with a generic error. Stays with check_number.
-    """
-    if payload is None:
+def read_pad(value) -> "PIL.Image.Image | dict | None":
+    """The pad's value as the predictor takes it: None (an empty pad), the canvas from its PNG data URL, or the
+    dict API clients send ({"background", "layers", "composite"}, image files: the composite is read, else
+    the layers over the background); a refusal in words for anything else."""
+    if value is None:
         return None
+    if isinstance(value, str):
+        return read_data_url(value)
+    if isinstance(value, dict) and set(value) <= {"background", "layers", "composite", "id"}:
+        layers = value.get("layers") or []
+        if not isinstance(layers, list):
+            raise refuse(f"The pad's layers must be a list of image files, got {type(layers).__name__}.")
+        images = {key: None if value.get(key) is None else np.asarray(read_image(uploaded_path(value[key])))
+                  for key in ("background", "composite")}
+        return {**images, "layers": [np.asarray(read_image(uploaded_path(layer))) for layer in layers]}
+    raise refuse("The pad's value must be a PNG data URL (data:image/png;base64,...) or a dict of image files "
+                 f"with background, layers and composite, got {type(value).__name__}.")
+
+
+def read_data_url(value: str) -> PIL.Image.Image:
+    """An image from a data URL (data:image/...;base64,...), its size checked before decoding; refused in words."""
+    head, comma, body = value.partition(",")
+    if not (comma and head.startswith("data:image/") and head.endswith(";base64")):
+        raise refuse("The pad's image must be a data URL such as data:image/png;base64,..., "
+                     f"got {value[:40]!r}{'...' if len(value) > 40 else ''}.")
+    if len(body) > MAX_DATA_URL:
+        raise refuse(f"The pad's image is too large: at most {MAX_DATA_URL * 3 // 4 // 1024 // 1024} MB.")
     try:
-        value = EditorData.model_validate(payload)
-        if value.id is None:  # files sent through the API (the page sends its strokes ahead, id'd, as PNG blobs)
-            # model_construct: ImageEditor.preprocess reads bytes as well as files, the model's types allow files only
-            value = EditorData.model_construct(background=upright_upload(value.background), id=None,
-                                               layers=[upright_upload(f) for f in value.layers],
-                                               composite=upright_upload(value.composite))
-        return pad.preprocess(value)
+        data = base64.b64decode(body, validate=True)
+    except binascii.Error:
+        raise refuse("The pad's image is not valid base64.") from None
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ValueError("too large")
+            image.load()
+            return upright(image)
     except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
         raise refuse(image_problem(e)) from None
-
-
-def upright_upload(file: FileData | None) -> FileData | bytes | None:
-    """An image file of the pad's value as a viewer shows it: the file itself, or PNG bytes of it turned upright.
-
-    Gradio's ImageEditor.preprocess (6.31.0) reads files as stored, ignoring their EXIF orientation (gr.Image
-    applies it): a phone photo of a 7 would reach the predictor lying on its side. Can go once the
-    ImageEditor turns images as gr.Image does (docs/gradio-notes.md, 6).
-    """
-    if file is None:
-        return None
-    with PIL.Image.open(file.path) as image:
-        if image.width * image.height > MAX_PIXELS:
-            raise ValueError("too large")
-        turned = upright(image)
-        if turned is image:
-            return file
-        buffer = io.BytesIO()
-        turned.save(buffer, format="PNG")
-        return buffer.getvalue()
 
 
 def prediction_json(result: Prediction | None) -> dict:
@@ -137,40 +138,6 @@ def prediction_json(result: Prediction | None) -> dict:
         return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
 
     return {f.name: None if result is None else plain(getattr(result, f.name)) for f in fields(Prediction)}
-
-
-class PendingStrokes(dict):
-    """The pad's store of strokes' images awaiting their prediction (Gradio's ImageEditor.blob_storage), bounded.
-
-    The browser sends each stroke's three images (background, layer, composite) as three concurrent requests
-    ahead of the prediction request, which reads and removes them. Two fixes over a plain dict: with
-    trigger_mode="always_last" the requests of strokes drawn while another one runs are skipped, and their
-    images would stay in memory for good, so only the newest `limit` strokes are kept; and the three images
-    of one stroke, stored by three threads at once, all land in one entry (Gradio reads, then writes back).
-    Gradio 6.31.0 (ImageEditor.accept_blobs); can go once Gradio bounds the store and stores under a lock
-    (docs/gradio-notes.md, 4 and 5).
-    """
-
-    def __init__(self, limit: int = MAX_PENDING_SKETCHES):
-        super().__init__()
-        self.limit = limit
-        self.lock = threading.RLock()
-
-    def get(self, key, default=None):
-        """The entry for key; given a default, a new key gets that default stored at once (one entry per stroke)."""
-        with self.lock:
-            return super().get(key) if default is None else self.setdefault(key, default)
-
-    def __setitem__(self, key, value):
-        with self.lock:
-            super().__setitem__(key, value)
-            while len(self) > self.limit:
-                super().pop(next(iter(self)))  # the oldest: dicts keep insertion order
-
-    def pop(self, *args):
-        """dict.pop, under the lock (eviction iterates over the keys)."""
-        with self.lock:
-            return super().pop(*args)
 
 
 def load_predictor(path) -> Predictor:

@@ -5,15 +5,16 @@ The app serves every one of these files itself (gr.set_static_paths): the page n
 """
 
 import hashlib
-import json
 import tempfile
 from pathlib import Path
 
 from mnist_sum.weights import write_atomically
+from pad import page_head
 from serving import LOG
 
-WEB_DIR = Path(__file__).parent / "web"  # paint.js and page.js (inlined in the page), worker.js and reader.js (served)
-INLINED = ("paint.js", "page.js")  # in this order: page.js uses paint.js
+WEB_DIR = Path(__file__).parent / "web"
+SCRIPTS = ("pad.js", "explain_view.js", "page.js")  # loaded by the pad's head, in this order: page.js uses both
+STYLES = ("explain_view.css",)
 WEB_CACHE = Path(tempfile.gettempdir()) / "mnist-sum-web"  # model files, named by their content
 
 
@@ -34,25 +35,25 @@ def model_file(weights: Path, folder: Path = WEB_CACHE) -> Path | None:
     return path
 
 
-def served_files(model: Path | None) -> list[Path]:
-    """The files the page fetches: the reader, its worker and, where it could be made, the model file."""
-    return [WEB_DIR / "worker.js", WEB_DIR / "reader.js"] + ([model] if model else [])
+def url(path: Path) -> str:
+    """A file the app serves itself (see served_files), relative to the page; ?v= its content's hash, so that a
+    browser never runs a stale copy after an update."""
+    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"gradio_api/file={path.resolve().as_posix()}?v={version}"
 
 
-def page_head(settings: dict, model: Path | None) -> str:
-    """The page's <head> addition: web/paint.js and web/page.js with its settings, inlined (so they run before the
-    pad starts).
+def served_files(model: Path | None, examples: list[Path]) -> list[Path]:
+    """The files the page fetches: its scripts and styles, the examples, the reader, its worker and, where it
+    could be made, the model file."""
+    return ([WEB_DIR / name for name in SCRIPTS + STYLES + ("worker.js", "reader.js")] + list(examples)
+            + ([model] if model else []))
+
+
+def head(settings: dict, model: Path | None) -> str:
+    """The pad's `head`: its settings (with the reader's URLs where there is a model file) and scripts.
     Without a model file the page has no reader to load and asks the server for every reading."""
-    def url(path: Path) -> str:
-        """A file the app serves itself (see served_files), relative to the page."""
-        return f"gradio_api/file={path.resolve().as_posix()}"
-
     config = dict(settings)
     reader = WEB_DIR / "reader.js"
     if model is not None and reader.is_file():
         config.update(workerUrl=url(WEB_DIR / "worker.js"), readerUrl=url(reader), modelUrl=url(model))
-    script = "\n".join((WEB_DIR / name).read_text(encoding="utf-8") for name in INLINED)
-    if "</script" in script.lower():
-        raise ValueError(f"{' and '.join(INLINED)} must not contain '</script'")
-    config_json = json.dumps(config).replace("</", "<\\/")  # nothing in it may end the <script> element
-    return f"<script>window.mnistSumConfig = {config_json};\n{script}</script>"
+    return page_head(config, [url(WEB_DIR / name) for name in SCRIPTS], [url(WEB_DIR / name) for name in STYLES])

@@ -6,7 +6,9 @@
 node: reader.read(rgba, w, h, number) (preprocessing + network) and reader.predict28 (the network alone), with
 conv 2 in WebAssembly SIMD ("wasm-simd") and all in plain JavaScript ("js"), against Predictor.predict and
 Predictor.predict28 in PyTorch (1 thread) on the same drawings: black strokes on opaque white 400 px (the app's
-pad) and 800 px canvases (benchmarks/drawings.py). Median and p95 in ms, and the ratio of the medians.
+pad) and 800 px canvases (benchmarks/drawings.py). Median and p95 in ms, and the ratio of the medians. Also
+reader.explain28 ("How it adds"): right after predict28 on the same input, as the worker runs it (the activations
+reused), and cold (the image trunk run again).
 browser: reader.read in the page's main thread of headless Chromium (/usr/bin/chromium), without and with
 Chrome's CPU throttling (CDP Emulation.setCPUThrottlingRate 4, a phone); the issue asks for the reading within
 100 ms of pen-up, and within 300 ms at 4x.
@@ -158,6 +160,10 @@ def main(argv=None) -> int:
                  f"x{t['forward']['median'] / torch_ms['forward']['median']:.2f} forward")
         print(f"{name:<28}{t['read']['median']:>12.1f}{t['read']['p95']:>8.1f}{t['forward']['median']:>16.1f}"
               f"{t['forward']['p95']:>8.1f}{ratio if name.startswith('node') else ''}")
+    for name, t in node.items():
+        print(f"{'node ' + name + ' explain28':<28}{t['explain']['median']:>12.1f}{t['explain']['p95']:>8.1f}"
+              f"   after predict28 (the worker's path); cold, trunk again: {t['explainCold']['median']:.1f} "
+              f"(p95 {t['explainCold']['p95']:.1f})")
     for name, t in browser.items():
         print(f"{'chromium ' + name:<28}{t['median']:>12.1f}{t['p95']:>8.1f}"
               f"   x{t['median'] / torch_ms['read']['median']:.2f} read")

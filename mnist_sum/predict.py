@@ -4,31 +4,21 @@
     >>> p = Predictor()                        # the shipped weights
     >>> p.predict("demo/examples/digit_7.png", 3)
     Prediction(digit=7, sum=10, ...)
+    >>> p.explain("demo/examples/digit_7.png", 3).what_if   # how it adds: the sum for each number 0-9
+    [7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
 """
 
 import math
 import numbers
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from .explanation import Explanation, captured, explain_reading
 from .model import MAX_SUM, normalize
+from .prediction import Prediction  # defined apart so explanation.py can name it; re-exported here
 from .preprocess import to_input28
 from .weights import SHIPPED_WEIGHTS, load_model, read_metadata
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What the network read: digit and sum with their probabilities, and the 28x28 input it saw."""
-
-    digit: int
-    sum: int
-    digit_probs: list[float]  # 10 values, P(digit = 0..9)
-    sum_probs: list[float]  # 19 values, P(sum = 0..18)
-    input28: np.ndarray = field(repr=False)  # (28, 28) uint8, white ink on black
-    is_digit: bool = True  # False: the drawing does not look like a digit (digit and sum are best guesses)
-    digit_score: float = float("nan")  # how digit-like: the top digit probability; is_digit = score >= threshold
 
 
 def check_number(number) -> int:
@@ -60,6 +50,24 @@ class Predictor:
         path = SHIPPED_WEIGHTS if weights is None else weights
         self.model = load_model(path)
         self.threshold = read_metadata(path).get("not_a_digit", {}).get("threshold")
+
+    def explain(self, image, number) -> Explanation | None:
+        """How the network reads a drawing and adds `number` (see explanation.py); None when nothing is drawn,
+        ValueError for bad input, as predict."""
+        number = check_number(number)
+        ink = to_input28(image)  # (28, 28) in [0, 1], or None when blank
+        if ink is None:
+            return None
+        return self.explain28(ink, number)
+
+    @torch.inference_mode()
+    def explain28(self, ink: np.ndarray, number: int) -> Explanation:
+        """explain on an already preprocessed (28, 28) ink map in [0, 1]: predict28's Prediction, from the same
+        forward pass that gives the feature maps."""
+        number = check_number(number)
+        with captured(self.model) as seen:
+            prediction = self.predict28(ink, number)
+        return explain_reading(self.model, prediction, number, seen)
 
     def predict(self, image, number) -> Prediction | None:
         """Digit and digit + number for a drawing; None when nothing is drawn; ValueError for bad input."""

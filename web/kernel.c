@@ -5,7 +5,8 @@
  *   -> max-pool 2 -> FEATURES (1000) = (10, 10, 10) flattened -> HIDDEN (512) = FC1_W (512, 1000) x FEATURES + FC1_B
  *
  * reader.js writes the weights once (PyTorch's layouts, flattened) and IN per drawing, straight into this
- * module's memory, calls forward(), reads HIDDEN and does the rest (BatchNorm, two small layers, the mix head).
+ * module's memory, calls forward(), reads HIDDEN and does the rest (BatchNorm, two small layers, the mix head);
+ * A1, A2 and A3 (each conv layer's output after its ReLU) stay until the next forward(), for the explanation.
  * Conv 2 (82 M) is a matrix product over the im2col of conv 1's output. Built, with Debian's clang 14 and lld
  * (apt-get install clang lld), by `python web/build_kernel.py`, which also embeds the .wasm in reader.js.
  */
@@ -26,7 +27,8 @@ static float W2[C2 * K2], B2[C2], COLS[K2 * N2], A2[C2 * N2];
 static float W3[C3 * C2], B3[C3], A3[C3 * N2], FEATURES[F];
 static float FC1_W[H * F], FC1_B[H], HIDDEN[H];
 
-/* Where reader.js reads and writes: 0 IN, 1 W1, 2 B1, 3 W2, 4 B2, 5 W3, 6 B3, 7 FC1_W, 8 FC1_B, 9 HIDDEN. */
+/* Where reader.js reads and writes: 0 IN, 1 W1, 2 B1, 3 W2, 4 B2, 5 W3, 6 B3, 7 FC1_W, 8 FC1_B, 9 HIDDEN;
+ * and the activations after each conv layer's ReLU, for reader.explain28: 10 A1, 11 A2, 12 A3. */
 __attribute__((export_name("buffer"))) float *buffer(int which) {
   switch (which) {  /* a switch, not a table: a table would need memcpy, and there is no libc */
     case 0: return IN;
@@ -39,6 +41,9 @@ __attribute__((export_name("buffer"))) float *buffer(int which) {
     case 7: return FC1_W;
     case 8: return FC1_B;
     case 9: return HIDDEN;
+    case 10: return A1;
+    case 11: return A2;
+    case 12: return A3;
     default: return 0;
   }
 }

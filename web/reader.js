@@ -11,6 +11,7 @@
  *
  *   const reader = MnistSumReader.fromBuffer(bytes);        // the model file (python -m mnist_sum.webmodel)
  *   const p = reader.read(rgba, width, height, number);    // null when blank, else digit, sum, probs, input28
+ *   const e = reader.explain28(reader.toInput28(rgba, width, height), number);  // how it adds (explanation.py)
  */
 (function (root, factory) {
   if (typeof module === "object" && module.exports) module.exports = factory();
@@ -399,7 +400,7 @@
   }
 
   // web/kernel.wasm (source web/kernel.c), written here by `python web/build_kernel.py`
-  const KERNEL_WASM = "AGFzbQEAAAABCQJgAX8Bf2AAAAMDAgABBAUBcAEBAQUDAQBwBgkBfwFBwJ3nAgsHHQMGbWVtb3J5AgAGYnVmZmVyAAAHZm9yd2FyZAABCrAXAiUBAX9BACEBAkAgAEEJSw0AIABBAnRBgIiAgABqKAIAIQELIAELhxcIA38BewR/BnsBfwh7AX8CfUEAIQBBgKGAgAAhAQNAIABBGGwhAiAAQQJ0QfDSgIAAav0JAgAhA0GwiICAACEEQQAhBQNAQQAhBiABIQcgAyEIIAMhCSADIQogAyELIAMhDCADIQ0DQCAEIAZqIg79AAQAIAdBcGr9CQIAIg/95gEgDf3kASAOQQRq/QACACAHQXRq/QkCACIQ/eYB/eQBIA5BCGr9AAMAIAdBeGr9CQIAIhH95gH95AEgDkEMav0AAgAgB0F8av0JAgAiEv3mAf3kASAOQRBq/QAEACITIAf9CQIAIhT95gH95AEhDSAPIA5B0ABq/QAEACIV/eYBIAj95AEgECAOQdQAav0AAgD95gH95AEgESAOQdgAav0AAwD95gH95AEgEiAOQdwAav0AAgD95gH95AEgDkHgAGr9AAQAIBT95gH95AEhCCAPIA5BwABq/QAEACIW/eYBIAn95AEgECAOQcQAav0AAgD95gH95AEgESAOQcgAav0AAwD95gH95AEgEiAOQcwAav0AAgD95gH95AEgFSAU/eYB/eQBIQkgDyAOQTBq/QAEACIV/eYBIAr95AEgECAOQTRq/QACAP3mAf3kASARIA5BOGr9AAMA/eYB/eQBIBIgDkE8av0AAgD95gH95AEgFiAU/eYB/eQBIQogDyAOQSBq/QAEACIW/eYBIAv95AEgECAOQSRq/QACAP3mAf3kASARIA5BKGr9AAMA/eYB/eQBIBIgDkEsav0AAgD95gH95AEgFSAU/eYB/eQBIQsgDyAT/eYBIAz95AEgECAOQRRq/QACAP3mAf3kASARIA5BGGr9AAMA/eYB/eQBIBIgDkEcav0AAgD95gH95AEgFiAU/eYB/eQBIQwgB0EUaiEHIAZB8ABqIgZBsARHDQALIAUgAmpB4ABsIg5B8KGwgQBqIAj9DAAAAAAAAAAAAAAAAAAAAAAiFv3pAf0LBAAgDkHgobCBAGogCSAW/ekB/QsEACAOQdChsIEAaiAKIBb96QH9CwQAIA5BwKGwgQBqIAsgFv3pAf0LBAAgDkGwobCBAGogDCAW/ekB/QsEACAOQaChsIEAaiANIBb96QH9CwQAIARB8ABqIQQgBUEBaiIFQRhHDQALIAFB5ABqIQEgAEEBaiIAQcAARw0AC0EAIRdBoKG5gQAhAkGgobCBACEAA0AgACEEIAIhBUEAIQEDQEEAIQYgBSEOA0AgDiAEIAZqIgdB0AD8CgAAIA5B0ABqIAdB4ABqQdAA/AoAACAOQaABaiAHQcABakHQAPwKAAAgDkHwAWogB0GgAmpB0AD8CgAAIA5BwAJqIAdBgANqQdAA/AoAACAOQZADaiAHQeADakHQAPwKAAAgDkHgA2ogB0HABGpB0AD8CgAAIA5BsARqIAdBoAVqQdAA/AoAACAOQYAFaiAHQYAGakHQAPwKAAAgDkHQBWogB0HgBmpB0AD8CgAAIA5BoAZqIAdBwAdqQdAA/AoAACAOQfAGaiAHQaAIakHQAPwKAAAgDkHAB2ogB0GACWpB0AD8CgAAIA5BkAhqIAdB4AlqQdAA/AoAACAOQeAIaiAHQcAKakHQAPwKAAAgDkGwCWogB0GgC2pB0AD8CgAAIA5BgApqIAdBgAxqQdAA/AoAACAOQdAKaiAHQeAMakHQAPwKAAAgDkGgC2ogB0HADWpB0AD8CgAAIA5B8AtqIAdBoA5qQdAA/AoAACAOQcAMaiEOIAZBBGoiBkEURw0ACyAEQeAAaiEEIAVBwD5qIQUgAUEBaiIBQQVHDQALIABBgBJqIQAgAkHAuAJqIQIgF0EBaiIXQcAARw0AC0EAIQFBoKG5gQAhAgNAQfDUgIAAIQRBACEFA0BBACEGIAIhDiAFQQJ0IgdB8NSygABq/QkCACIQIREgB0EEckHw1LKAAGr9CQIAIhIhFCAHQQxyQfDUsoAAav0JAgAiCCEJIAdBCHJB8NSygABq/QkCACIKIQsDQCAOQRBq/QAEACIPIAQgBmoiB/0JAgAiDP3mASAR/eQBIREgDyAHQYCWAWr9CQIAIg395gEgCP3kASEIIA8gB0GA5ABq/QkCACIT/eYBIAr95AEhCiAPIAdBgDJq/QkCACIV/eYBIBT95AEhFCAO/QAEACIPIAz95gEgEP3kASEQIA8gDf3mASAJ/eQBIQkgDyAT/eYBIAv95AEhCyAPIBX95gEgEv3kASESIA5BwAxqIQ4gBkEEaiIGQYAyRw0ACyAFQcAMbCABQQJ0aiIOQfDm1YIAaiAIIBb96QH9CwQAIA5B4ObVggBqIAkgFv3pAf0LBAAgDkGw2tWCAGogCiAW/ekB/QsEACAOQaDa1YIAaiALIBb96QH9CwQAIA5B8M3VggBqIBQgFv3pAf0LBAAgDkHgzdWCAGogEiAW/ekB/QsEACAOQbDB1YIAaiARIBb96QH9CwQAIA5BoMHVggBqIBAgFv3pAf0LBAAgBEGAyAFqIQQgBUH8AEkhDiAFQQRqIQUgDg0ACyACQSBqIQIgAUGIA0khDiABQQhqIQEgDg0AC0EAIQBB8NiygAAhBkGg/uKCACEXQaCB4oIAIQEDQCAAQcAMbEGggeKCAGohAiAAQQJ0QfCAs4AAav0JAgAhEEGgwdWCACEFQQAhBANAQQAhDiAFIQcgECEPA0AgB/0ABAAgBiAOav0JAgD95gEgD/3kASEPIAdBwAxqIQcgDkEEaiIOQYAERw0ACyACIARBAnRqIA8gFv3pAf0LBAAgBUEQaiEFIARBjANJIQ4gBEEEaiEEIA4NAAtBACEEIBchBwNAIAcgASAEaiIO/QkCACAOQQhqKgIA/SABIA5BEGoqAgD9IAIgDkEYaioCAP0gAyIPIA5BBGr9CQIAIA5BDGoqAgD9IAEgDkEUaioCAP0gAiAOQRxqKgIA/SADIhAgDyAQ/UT9UiIPIA5B0ABq/QkCACAOQdgAaioCAP0gASAOQeAAaioCAP0gAiAOQegAaioCAP0gAyIQIA8gEP1E/VIiDyAOQdQAav0JAgAgDkHcAGoqAgD9IAEgDkHkAGoqAgD9IAIgDkHsAGoqAgD9IAMiECAPIBD9RP1S/QsDACAHQRBqIA5BIGr9CQIAIA5BKGoqAgD9IAEgDkEwaioCAP0gAiAOQThqKgIA/SADIg8gDkEkav0JAgAgDkEsaioCAP0gASAOQTRqKgIA/SACIA5BPGoqAgD9IAMiECAPIBD9RP1SIg8gDkHwAGr9CQIAIA5B+ABqKgIA/SABIA5BgAFqKgIA/SACIA5BiAFqKgIA/SADIhAgDyAQ/UT9UiIPIA5B9ABq/QkCACAOQfwAaioCAP0gASAOQYQBaioCAP0gAiAOQYwBaioCAP0gAyIQIA8gEP1E/VL9CwMAIAdBIGogDkHAAGoqAgAiGCAOQcQAaioCACIZIBggGV4bIhggDkGQAWoqAgAiGSAYIBleGyIYIA5BlAFqKgIAIhkgGCAZXhs4AgAgB0EkaiAOQcgAaioCACIYIA5BzABqKgIAIhkgGCAZXhsiGCAOQZgBaioCACIZIBggGV4bIhggDkGcAWoqAgAiGSAYIBleGzgCACAHQShqIQcgBEGgAWoiBEHADEcNAAsgAUHADGohASAXQZADaiEXIAZBgARqIQYgAEEBaiIAQQpHDQALQQAhBUGggbOAACEEA0BBfCEHQQAhDiAWIQ8DQCAPIAQgDmoiBv0ABAAgDkGg/uKCAGr9AAQA/eYB/eQBIAZBEGr9AAQAIA5BsP7iggBq/QAEAP3mAf3kASEPIA5BIGohDiAHQQhqIgdB5AdJDQALIAVBAnQiDkGgkbCBAGogD/0fAiAP/R8DkiAP/R8AIA/9HwGSIA5BoIGwgQBqKgIAkpI4AgAgBEGgH2ohBCAFQQFqIgVBgARHDQALCwsvAQBBgAgLKDAEAABwEAAAcCkAAHAqAABwqgwAcKwMAHDADACgwAwAoAAsAKAILAA=";
+  const KERNEL_WASM = "AGFzbQEAAAABCQJgAX8Bf2AAAAMDAgABBAUBcAEBAQUDAQBwBgkBfwFB0J3nAgsHHQMGbWVtb3J5AgAGYnVmZmVyAAAHZm9yd2FyZAABCrAXAiUBAX9BACEBAkAgAEEMSw0AIABBAnRBgIiAgABqKAIAIQELIAELhxcIA38BewR/BnsBfwh7AX8CfUEAIQBBkKGAgAAhAQNAIABBGGwhAiAAQQJ0QYDTgIAAav0JAgAhA0HAiICAACEEQQAhBQNAQQAhBiABIQcgAyEIIAMhCSADIQogAyELIAMhDCADIQ0DQCAEIAZqIg79AAQAIAdBcGr9CQIAIg/95gEgDf3kASAOQQRq/QACACAHQXRq/QkCACIQ/eYB/eQBIA5BCGr9AAMAIAdBeGr9CQIAIhH95gH95AEgDkEMav0AAgAgB0F8av0JAgAiEv3mAf3kASAOQRBq/QAEACITIAf9CQIAIhT95gH95AEhDSAPIA5B0ABq/QAEACIV/eYBIAj95AEgECAOQdQAav0AAgD95gH95AEgESAOQdgAav0AAwD95gH95AEgEiAOQdwAav0AAgD95gH95AEgDkHgAGr9AAQAIBT95gH95AEhCCAPIA5BwABq/QAEACIW/eYBIAn95AEgECAOQcQAav0AAgD95gH95AEgESAOQcgAav0AAwD95gH95AEgEiAOQcwAav0AAgD95gH95AEgFSAU/eYB/eQBIQkgDyAOQTBq/QAEACIV/eYBIAr95AEgECAOQTRq/QACAP3mAf3kASARIA5BOGr9AAMA/eYB/eQBIBIgDkE8av0AAgD95gH95AEgFiAU/eYB/eQBIQogDyAOQSBq/QAEACIW/eYBIAv95AEgECAOQSRq/QACAP3mAf3kASARIA5BKGr9AAMA/eYB/eQBIBIgDkEsav0AAgD95gH95AEgFSAU/eYB/eQBIQsgDyAT/eYBIAz95AEgECAOQRRq/QACAP3mAf3kASARIA5BGGr9AAMA/eYB/eQBIBIgDkEcav0AAgD95gH95AEgFiAU/eYB/eQBIQwgB0EUaiEHIAZB8ABqIgZBsARHDQALIAUgAmpB4ABsIg5BgKKwgQBqIAj9DAAAAAAAAAAAAAAAAAAAAAAiFv3pAf0LBAAgDkHwobCBAGogCSAW/ekB/QsEACAOQeChsIEAaiAKIBb96QH9CwQAIA5B0KGwgQBqIAsgFv3pAf0LBAAgDkHAobCBAGogDCAW/ekB/QsEACAOQbChsIEAaiANIBb96QH9CwQAIARB8ABqIQQgBUEBaiIFQRhHDQALIAFB5ABqIQEgAEEBaiIAQcAARw0AC0EAIRdBsN7GgQAhAkGwobCBACEAA0AgACEEIAIhBUEAIQEDQEEAIQYgBSEOA0AgDiAEIAZqIgdB0AD8CgAAIA5B0ABqIAdB4ABqQdAA/AoAACAOQaABaiAHQcABakHQAPwKAAAgDkHwAWogB0GgAmpB0AD8CgAAIA5BwAJqIAdBgANqQdAA/AoAACAOQZADaiAHQeADakHQAPwKAAAgDkHgA2ogB0HABGpB0AD8CgAAIA5BsARqIAdBoAVqQdAA/AoAACAOQYAFaiAHQYAGakHQAPwKAAAgDkHQBWogB0HgBmpB0AD8CgAAIA5BoAZqIAdBwAdqQdAA/AoAACAOQfAGaiAHQaAIakHQAPwKAAAgDkHAB2ogB0GACWpB0AD8CgAAIA5BkAhqIAdB4AlqQdAA/AoAACAOQeAIaiAHQcAKakHQAPwKAAAgDkGwCWogB0GgC2pB0AD8CgAAIA5BgApqIAdBgAxqQdAA/AoAACAOQdAKaiAHQeAMakHQAPwKAAAgDkGgC2ogB0HADWpB0AD8CgAAIA5B8AtqIAdBoA5qQdAA/AoAACAOQcAMaiEOIAZBBGoiBkEURw0ACyAEQeAAaiEEIAVBwD5qIQUgAUEBaiIBQQVHDQALIABBgBJqIQAgAkHAuAJqIQIgF0EBaiIXQcAARw0AC0EAIQFBsN7GgQAhAgNAQYDVgIAAIQRBACEFA0BBACEGIAIhDiAFQQJ0IgdBgNWygABq/QkCACIQIREgB0EEckGA1bKAAGr9CQIAIhIhFCAHQQxyQYDVsoAAav0JAgAiCCEJIAdBCHJBgNWygABq/QkCACIKIQsDQCAOQRBq/QAEACIPIAQgBmoiB/0JAgAiDP3mASAR/eQBIREgDyAHQYCWAWr9CQIAIg395gEgCP3kASEIIA8gB0GA5ABq/QkCACIT/eYBIAr95AEhCiAPIAdBgDJq/QkCACIV/eYBIBT95AEhFCAO/QAEACIPIAz95gEgEP3kASEQIA8gDf3mASAJ/eQBIQkgDyAT/eYBIAv95AEhCyAPIBX95gEgEv3kASESIA5BwAxqIQ4gBkEEaiIGQYAyRw0ACyAFQcAMbCABQQJ0aiIOQYDHuYEAaiAIIBb96QH9CwQAIA5B8Ma5gQBqIAkgFv3pAf0LBAAgDkHAurmBAGogCiAW/ekB/QsEACAOQbC6uYEAaiALIBb96QH9CwQAIA5BgK65gQBqIBQgFv3pAf0LBAAgDkHwrbmBAGogEiAW/ekB/QsEACAOQcChuYEAaiARIBb96QH9CwQAIA5BsKG5gQBqIBAgFv3pAf0LBAAgBEGAyAFqIQQgBUH8AEkhDiAFQQRqIQUgDg0ACyACQSBqIQIgAUGIA0khDiABQQhqIQEgDg0AC0EAIQBBgNmygAAhBkGw/uKCACEXQbDhxYEAIQEDQCAAQcAMbEGw4cWBAGohAiAAQQJ0QYCBs4AAav0JAgAhEEGwobmBACEFQQAhBANAQQAhDiAFIQcgECEPA0AgB/0ABAAgBiAOav0JAgD95gEgD/3kASEPIAdBwAxqIQcgDkEEaiIOQYAERw0ACyACIARBAnRqIA8gFv3pAf0LBAAgBUEQaiEFIARBjANJIQ4gBEEEaiEEIA4NAAtBACEEIBchBwNAIAcgASAEaiIO/QkCACAOQQhqKgIA/SABIA5BEGoqAgD9IAIgDkEYaioCAP0gAyIPIA5BBGr9CQIAIA5BDGoqAgD9IAEgDkEUaioCAP0gAiAOQRxqKgIA/SADIhAgDyAQ/UT9UiIPIA5B0ABq/QkCACAOQdgAaioCAP0gASAOQeAAaioCAP0gAiAOQegAaioCAP0gAyIQIA8gEP1E/VIiDyAOQdQAav0JAgAgDkHcAGoqAgD9IAEgDkHkAGoqAgD9IAIgDkHsAGoqAgD9IAMiECAPIBD9RP1S/QsDACAHQRBqIA5BIGr9CQIAIA5BKGoqAgD9IAEgDkEwaioCAP0gAiAOQThqKgIA/SADIg8gDkEkav0JAgAgDkEsaioCAP0gASAOQTRqKgIA/SACIA5BPGoqAgD9IAMiECAPIBD9RP1SIg8gDkHwAGr9CQIAIA5B+ABqKgIA/SABIA5BgAFqKgIA/SACIA5BiAFqKgIA/SADIhAgDyAQ/UT9UiIPIA5B9ABq/QkCACAOQfwAaioCAP0gASAOQYQBaioCAP0gAiAOQYwBaioCAP0gAyIQIA8gEP1E/VL9CwMAIAdBIGogDkHAAGoqAgAiGCAOQcQAaioCACIZIBggGV4bIhggDkGQAWoqAgAiGSAYIBleGyIYIA5BlAFqKgIAIhkgGCAZXhs4AgAgB0EkaiAOQcgAaioCACIYIA5BzABqKgIAIhkgGCAZXhsiGCAOQZgBaioCACIZIBggGV4bIhggDkGcAWoqAgAiGSAYIBleGzgCACAHQShqIQcgBEGgAWoiBEHADEcNAAsgAUHADGohASAXQZADaiEXIAZBgARqIQYgAEEBaiIAQQpHDQALQQAhBUGwgbOAACEEA0BBfCEHQQAhDiAWIQ8DQCAPIAQgDmoiBv0ABAAgDkGw/uKCAGr9AAQA/eYB/eQBIAZBEGr9AAQAIA5BwP7iggBq/QAEAP3mAf3kASEPIA5BIGohDiAHQQhqIgdB5AdJDQALIAVBAnQiDkGwkbCBAGogD/0fAiAP/R8DkiAP/R8AIA/9HwGSIA5BsIGwgQBqKgIAkpI4AgAgBEGgH2ohBCAFQQFqIgVBgARHDQALCws7AQBBgAgLNEAEAACAEAAAgCkAAIAqAACAqgwAgKwMAIDADACwwAwAsAAsALAILACwECwAsFAuALBwMQA=";
 
   /** An instance of the WebAssembly kernel, or null where WebAssembly SIMD is missing (plain JavaScript then). */
   function loadKernel() {
@@ -421,6 +422,10 @@
   for (const [bn, n] of [["classifier.1", 512], ["classifier.4", 256]]) {
     for (const p of ["weight", "bias", "running_mean", "running_var"]) SHAPES[`${bn}.${p}`] = [n];
   }
+
+  // the activations explain28 shows: each conv layer's output after its ReLU, (channels, side, side)
+  const MAPS = [{ name: "conv1", channels: 64, side: 24 }, { name: "conv2", channels: 128, side: 20 },
+    { name: "conv3", channels: 10, side: 20 }];
 
   function relu(a) {
     for (let i = 0; i < a.length; i++) if (a[i] < 0) a[i] = 0;
@@ -474,10 +479,11 @@
     }
     // plain JavaScript's activations, only where there is no kernel (it holds its own)
     const size = (n) => new Float32Array(wasm ? 0 : n);
-    const a1 = size(64 * 24 * 24);  // conv 1 -> 64, 5x5: (64, 24, 24)
+    const a1Size = 64 * 24 * 24, a2Size = 128 * 400, a3Size = 10 * 400;
+    const a1 = size(a1Size);  // conv 1 -> 64, 5x5: (64, 24, 24)
     const cols = size(1600 * 400);  // im2col of a1 for conv 2: (64*5*5, 20*20)
-    const a2 = size(128 * 400);  // conv 64 -> 128: (128, 20, 20)
-    const a3 = size(10 * 400);  // conv 128 -> 10, 1x1: (10, 20, 20)
+    const a2 = size(a2Size);  // conv 64 -> 128: (128, 20, 20)
+    const a3 = size(a3Size);  // conv 128 -> 10, 1x1: (10, 20, 20)
     const features = size(1000);  // max-pooled (10, 10, 10), flattened
 
     function conv1(x) {
@@ -538,10 +544,26 @@
       }
     }
 
-    /** input28 Float32Array(784) in [0, 1], one-hot number index -> digit logits, sum logits (plain arrays). */
-    return function forward(input28, number) {
-      const x = wasm ? view(0, 784) : new Float32Array(784);
+    /** input28 -> the network's input x (Float32Array(784), MNIST-normalized): the kernel's IN, else a new array. */
+    function normalized(input28, x) {
       for (let i = 0; i < 784; i++) x[i] = (input28[i] - MNIST_MEAN) / MNIST_STD;
+      return x;
+    }
+
+    const lastX = new Float32Array(784);  // the input of the last trunk run, whose activations the buffers hold
+    let held = false;  // whether lastX, the activations and `logits` belong together (no trunk run yet: not)
+
+    /** The image trunk (conv stack and classifier) on input28 -> digit logits (this network's own Float64Array(10),
+     * overwritten by the next run). reuse: skip the run when the buffers already hold this very input's. */
+    function trunk(input28, reuse = false) {
+      if (reuse && held) {
+        const x = normalized(input28, new Float32Array(784));
+        let same = true;
+        for (let i = 0; i < 784 && same; i++) same = x[i] === lastX[i];
+        if (same) return logits;
+      }
+      held = false;
+      const x = normalized(input28, wasm ? view(0, 784) : new Float32Array(784));
       if (wasm) {  // conv stack and first Linear layer in WebAssembly
         wasm.forward();
         h1.set(view(9, 512));
@@ -554,12 +576,41 @@
       relu(batchNorm(t, "classifier.1", h1));
       relu(batchNorm(t, "classifier.4", linear(t["classifier.3.weight"], t["classifier.3.bias"], h1, h2)));
       linear(t["classifier.6.weight"], t["classifier.6.bias"], h2, logits);
-      const probs = softmax(logits);
-      for (let i = 0; i < 10; i++) { mixIn[i] = probs[i]; mixIn[10 + i] = i === number ? 1 : 0; }
+      lastX.set(x);
+      held = true;
+      return logits;
+    }
+
+    /** The mix head: digit probabilities (10) and a number 0-9 (one-hot) -> sum logits (this network's own
+     * Float64Array(20), overwritten by the next call). */
+    function mix(digitProbs, number) {
+      for (let i = 0; i < 10; i++) { mixIn[i] = digitProbs[i]; mixIn[10 + i] = i === number ? 1 : 0; }
       relu(linear(t["mix.0.weight"], t["mix.0.bias"], mixIn, mixHidden));
-      linear(t["mix.2.weight"], t["mix.2.bias"], mixHidden, sumLogits);
-      return { digitLogits: Array.from(logits), sumLogits: Array.from(sumLogits) };
-    };
+      return linear(t["mix.2.weight"], t["mix.2.bias"], mixHidden, sumLogits);
+    }
+
+    /** Copies of the last trunk run's activations after each conv layer's ReLU, (C, side, side) row-major. */
+    function maps() {
+      const buffers = wasm ? [view(10, a1Size), view(11, a2Size), view(12, a3Size)] : [a1, a2, a3];
+      return MAPS.map((m, i) => ({ ...m, data: buffers[i].slice() }));  // slice: the buffers are reused next reading
+    }
+
+    /** input28 Float32Array(784) in [0, 1], one-hot number index -> digit logits, sum logits (plain arrays). */
+    function forward(input28, number) {
+      const digitLogits = Array.from(trunk(input28));
+      return { digitLogits, sumLogits: Array.from(mix(softmax(digitLogits), number)) };
+    }
+
+    return { forward, trunk, mix, maps };
+  }
+
+  function checkInput28(input28) {
+    if (!input28 || input28.length !== 784) {
+      throw new RangeError(`input28 must hold 784 values, got ${input28 && input28.length}`);
+    }
+    if (!Array.prototype.every.call(input28, Number.isFinite)) {
+      throw new RangeError("input28 holds NaN or infinite values");
+    }
   }
 
   function checkNumber(number) {
@@ -582,7 +633,7 @@
       this.threshold = model.header.threshold ?? null;
       const kernel = options.wasm === false ? null : loadKernel();
       this.backend = kernel ? "wasm-simd" : "js";  // where the conv stack and first Linear layer run
-      this.forward = makeNetwork(model.tensors, kernel);
+      this.network = makeNetwork(model.tensors, kernel);  // {forward, trunk, mix, maps}; not re-entrant
     }
 
     /** A reader from the model file's bytes (ArrayBuffer, typed array or Node Buffer); options.wasm = false
@@ -599,18 +650,50 @@
     /** The network on a 28x28 input in [0, 1] and a number 0-9: what Predictor.predict28 returns. */
     predict28(input28, number) {
       checkNumber(number);
-      if (!input28 || input28.length !== 784) {
-        throw new RangeError(`input28 must hold 784 values, got ${input28 && input28.length}`);
-      }
-      if (!Array.prototype.every.call(input28, Number.isFinite)) {
-        throw new RangeError("input28 holds NaN or infinite values");
-      }
-      const { digitLogits, sumLogits } = this.forward(input28, number);
+      checkInput28(input28);
+      const { digitLogits, sumLogits } = this.network.forward(input28, number);
       const digitProbs = softmax(digitLogits), sumProbs = softmax(sumLogits.slice(0, MAX_SUM + 1));
       const digitScore = Math.max(...digitProbs);
       return {
         digit: argmax(digitProbs), sum: argmax(sumProbs), digitProbs, sumProbs,
         isDigit: this.threshold === null || digitScore >= this.threshold, digitScore, digitLogits, sumLogits,
+      };
+    }
+
+    /** How the network reads a 28x28 input and adds `number` (Predictor.explain28): its activations after each
+     * conv layer's ReLU (maps: conv1 (64, 24, 24), conv2 (128, 20, 20), conv3 (10, 20, 20), copied), the sum
+     * for every number 0-9 (whatIf; whatIfProbs row n = P(sum 0..18) with number n), an exact adder's sums
+     * (adderProbs[s] = digitProbs[s - number]) and the mix head's table on one-hot digit d and number n
+     * (sumTable[d * 10 + n], sumTableProbs its probability). The image trunk runs at most once, and not at all
+     * right after predict28 or read on the same input (its activations are still in the buffers). */
+    explain28(input28, number) {
+      checkNumber(number);
+      checkInput28(input28);
+      const net = this.network;
+      const mixProbs = softmax(net.trunk(input28, true));  // in double: the mix head's input, as in forward
+      const maps = net.maps(), digitProbs = Float32Array.from(mixProbs);
+      const whatIf = [], whatIfProbs = new Float32Array(10 * (MAX_SUM + 1));
+      for (let n = 0; n < 10; n++) {
+        const probs = softmax(net.mix(mixProbs, n).slice(0, MAX_SUM + 1));
+        whatIf.push(argmax(probs));
+        whatIfProbs.set(probs, n * (MAX_SUM + 1));
+      }
+      const adderProbs = new Float32Array(MAX_SUM + 1);
+      adderProbs.set(digitProbs, number);
+      const sumTable = new Int8Array(100), sumTableProbs = new Float32Array(100), oneHot = new Float64Array(10);
+      for (let d = 0; d < 10; d++) {
+        oneHot.fill(0);
+        oneHot[d] = 1;
+        for (let n = 0; n < 10; n++) {
+          const probs = softmax(net.mix(oneHot, n).slice(0, MAX_SUM + 1));
+          sumTable[d * 10 + n] = argmax(probs);
+          sumTableProbs[d * 10 + n] = probs[sumTable[d * 10 + n]];
+        }
+      }
+      return {
+        number, digit: argmax(mixProbs), digitProbs, maps, whatIf, whatIfProbs,
+        sumProbs: whatIfProbs.slice(number * (MAX_SUM + 1), (number + 1) * (MAX_SUM + 1)), adderProbs,
+        sumTable, sumTableProbs,
       };
     }
 

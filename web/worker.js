@@ -2,10 +2,17 @@
  * so drawing stays smooth while the pad is read.
  *
  * Messages in:  {type: "init", readerUrl, modelUrl}
- *               {type: "read", id, rgba (Uint8ClampedArray, transferred), width, height, number}
- *               {type: "predict", id, number}   the last drawing read again, with another number
+ *               {type: "read", id, rgba (Uint8ClampedArray, transferred), width, height, number, explain}
+ *               {type: "predict", id, number, explain}   the last drawing read again, with another number
+ *               {type: "explain", id, number}            the last drawing explained with another number
  * Messages out: {type: "ready", threshold, modelBytes, loadMs} | {type: "failed", message}
  *               {type: "result", id, result (null: blank), ms (time in the reader)} | {type: "error", id, message}
+ *               {type: "explanation", id, explanation (null: blank), ms, error (only when it failed)}
+ *
+ * explain: true on "read" or "predict" asks for the explanation too (reader.explain28: feature maps, what-if,
+ * adder, sum table; its typed arrays transferred). It comes as a second message, after the result, so the label
+ * never waits for it; it costs about a millisecond there, the activations being still in the reader's buffers.
+ * An explanation that fails says so in its own message, not with "error" (which makes the page stop reading).
  */
 "use strict";
 
@@ -42,6 +49,22 @@ function run(message) {
   return {type: "result", id: message.id, result: plain(prediction, message.number), ms: performance.now() - started};
 }
 
+/** The "explanation" message for the last drawing and a number, with the typed arrays to transfer. */
+function explain(id, number) {
+  const started = performance.now();
+  try {
+    if (!reader) throw new Error("the reader is not loaded");
+    const explanation = last && reader.explain28(last, number);
+    const transfer = explanation ? [explanation.digitProbs, explanation.whatIfProbs, explanation.sumProbs,
+      explanation.adderProbs, explanation.sumTable, explanation.sumTableProbs,
+      ...explanation.maps.map((m) => m.data)].map((a) => a.buffer) : [];
+    return [{type: "explanation", id, explanation, ms: performance.now() - started}, transfer];
+  } catch (error) {
+    return [{type: "explanation", id, explanation: null, ms: performance.now() - started,
+             error: String(error && error.message || error)}, []];
+  }
+}
+
 self.onmessage = async (event) => {
   const message = event.data;
   if (message.type === "init") {
@@ -52,11 +75,17 @@ self.onmessage = async (event) => {
     }
     return;
   }
+  if (message.type === "explain") {
+    self.postMessage(...explain(message.id, message.number));
+    return;
+  }
   try {
     if (!reader) throw new Error("the reader is not loaded");
     const reply = run(message);
     self.postMessage(reply, reply.result ? [reply.result.input28.buffer] : []);
   } catch (error) {
     self.postMessage({type: "error", id: message.id, message: String(error && error.message || error)});
+    return;
   }
+  if (message.explain) self.postMessage(...explain(message.id, message.number));  // after the result: never delays it
 };
