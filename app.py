@@ -27,8 +27,8 @@ from gradio_cache import (CACHE_AGE, DELETE_CACHE, clean_cache, delete_old_files
                           prune_empty_folders, seen_png)
 from mnist_sum.predict import Prediction
 from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
-from pad import DrawingPad, HowItAdds
-from serving import (MAX_PIXELS, check_number, image_problem, load_predictor,  # noqa: F401
+from pad import drawing_pad, how_it_adds
+from serving import (MAX_DATA_URL, MAX_PIXELS, check_number, image_problem, load_predictor,  # noqa: F401
                      prediction_json, read_image, read_pad, refuse, uploaded_path)
 from web_page import head, model_file, served_files
 
@@ -165,7 +165,7 @@ def build_demo() -> gr.Blocks:
                     elem_id="title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=320):
-                pad = DrawingPad(example_thumbnails(find_examples()), page_head, elem_id="sketch")
+                pad = drawing_pad(example_thumbnails(find_examples()), page_head, elem_id="sketch")
                 equation = gr.Markdown(DRAW_PROMPT, elem_id="equation")
             with gr.Column(scale=4, min_width=300):
                 with gr.Row(equal_height=True):
@@ -177,7 +177,7 @@ def build_demo() -> gr.Blocks:
                     total = gr.Label(label="Digit + number", num_top_classes=3, elem_id="sum")
                 seen = gr.Image(label="What the network saw (28×28)", elem_id="seen", interactive=False,
                                 height=200, buttons=[], type="filepath")
-        HowItAdds(page_head, elem_id="how-it-adds")
+        how_it_adds(page_head, elem_id="how-it-adds")
         gr.Markdown(about_model())
 
         outputs = [digit, total, equation, seen]
@@ -201,11 +201,11 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-def predict_pad(value, number: float) -> tuple:
+def predict_pad(sketch, number: float) -> tuple:
     """The pad's value (a PNG data URL, or the Sketchpad-style dict API clients send) + number -> digit label,
     sum label, equation and the network's view."""
     number = check_number(number)  # first, so that a bad number is an error even on an empty pad
-    return predict(read_pad(value), number)
+    return predict(read_pad(sketch), number)
 
 
 def page_settings() -> dict:

@@ -1,7 +1,7 @@
 """The app's drawing pad and its "How it adds" view: Gradio's public gr.HTML component around a plain 2D
 <canvas> (web/pad.js) and the page's own reader (web/page.js).
 
-    pad = DrawingPad(examples, head)          # inside a gr.Blocks; elem_id "sketch"
+    pad = drawing_pad(examples, head)         # inside a gr.Blocks; elem_id "sketch"
     pad.read(...), pad.send(...), pad.example(...)   # its events, fired in the browser with gr.HTML's trigger
 
 Everything the pad does (drawing, erasing, undo, redo, clear, loading an example) happens in the browser. Its
@@ -79,27 +79,20 @@ def page_head(config: dict, scripts: list[str], styles: list[str]) -> str:
                      + [f'<link rel="stylesheet" href="{url}">' for url in styles])
 
 
-class DrawingPad(gr.HTML):
-    """The drawing pad: a 2D canvas with Draw, Erase, Undo, Redo and Clear, and a strip of examples under it."""
+# Plain gr.HTML instances, not subclasses: Gradio writes a .pyi stub beside the module of every Component
+# subclass when the class is defined (docs/gradio-notes.md), which a read-only Space cannot take.
+def drawing_pad(examples: list[dict], head: str, **kwargs) -> gr.HTML:
+    """The drawing pad: a 2D canvas with Draw, Erase, Undo, Redo and Clear, and a strip of examples under it.
 
-    def __init__(self, examples: list[dict], head: str, **kwargs):
-        """examples: [{"url", "digit", "number"}, ...] (thumbnails under the pad); head: page_head's string."""
-        super().__init__(value=None, html_template=TEMPLATE, css_template=PAD_CSS, js_on_load=JS_ON_LOAD,
-                         head=head, examples=examples, apply_default_css=False, **kwargs)
-
-    def api_info(self) -> dict:
-        """The value /predict takes: the canvas as a PNG data URL, or the Sketchpad-style dict, or null."""
-        return {"anyOf": [
-            {"type": "string", "description": "the pad's image as a data URL (data:image/png;base64,...)"},
-            {"type": "object", "description": "{'background', 'layers', 'composite'}: image files; the "
-                                              "composite is read, else the layers over the background"},
-            {"type": "null"}]}
+    examples: [{"url", "digit", "number"}, ...] (the thumbnails); head: page_head's string. Its value, which
+    /predict reads, is None or the canvas as a PNG data URL."""
+    return gr.HTML(value=None, html_template=TEMPLATE, css_template=PAD_CSS, js_on_load=JS_ON_LOAD, head=head,
+                   examples=examples, apply_default_css=False, **kwargs)
 
 
-class HowItAdds(gr.HTML):
-    """'How it adds': the network's maps, its what-if sums and its sum table, drawn by web/explain_view.js."""
+def how_it_adds(head: str, **kwargs) -> gr.HTML:
+    """'How it adds': the network's maps, its what-if sums and its sum table, drawn by web/explain_view.js.
 
-    def __init__(self, head: str, **kwargs):
-        """head: the same page_head string as the pad's (loaded once)."""
-        super().__init__(value=None, html_template=VIEW_TEMPLATE, js_on_load=VIEW_JS_ON_LOAD, head=head,
-                         apply_default_css=False, **kwargs)
+    head: the same page_head string as the pad's (its scripts load once)."""
+    return gr.HTML(value=None, html_template=VIEW_TEMPLATE, js_on_load=VIEW_JS_ON_LOAD, head=head,
+                   apply_default_css=False, **kwargs)

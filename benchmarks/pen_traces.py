@@ -3,28 +3,23 @@
 DIGIT_STROKES holds each digit 0-9 as one to three pen strokes (polylines in the unit square of the drawing
 area, x right, y down), NONDIGIT_STROKES an H, a spiral, a smiley and a scribble. `trace` turns a stroke into
 evenly spaced pointer positions; `draw_with_mouse` and `draw_with_finger` move Chromium's real input
-(Playwright's mouse, CDP touch events) along them, and `ink_pixels` counts the dark pixels the drawing area
-shows on screen.
+(Playwright's mouse, CDP touch events) along them, `ink_pixels` counts the dark pixels the drawing area
+shows on screen and `pad_pixels` reads the canvas' own pixels.
 
-Headless Chromium renders the pad's WebGL canvas in software: every pointer move costs a frame, ~0.1-0.2 s
-for a 400 px canvas on 2 cores (with SwiftShader via ANGLE, about half the time of --disable-gpu's path).
+The pad (pad.py, web/pad.js) is a plain 2D <canvas> that fills its square: the drawing area is the canvas'
+box on screen, and the pad needs no WebGL, so Chromium runs with --disable-gpu.
 """
 
 import base64
 import io
 import math
-import re
 import time
 
 import numpy as np
 
 CHROMIUM = "/usr/bin/chromium"
-# --use-angle=swiftshader (with --enable-unsafe-swiftshader, which allows WebGL on it) instead of
-# --disable-gpu: the same software rendering, about twice as fast per pointer move, measured on 2 cores.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"]
-CANVAS = 400  # the app's canvas side in canvas pixels (app.CANVAS)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 INK_LEVEL = 128  # a screen pixel darker than this (0-255 grey) is ink; the paper is white
 
 
@@ -67,17 +62,10 @@ def trace(stroke, moves: int) -> np.ndarray:
     return np.stack([np.interp(at, along, points[:, 0]), np.interp(at, along, points[:, 1])], axis=1)
 
 
-def zoom(page) -> float:
-    """The pad's zoom (its read-out, e.g. '80%' -> 0.8)."""
-    return int(page.locator("#sketch").get_by_text(re.compile(r"^\d+%$")).inner_text().rstrip("%")) / 100
-
-
 def drawing_area(page) -> dict:
-    """The drawable square on screen: x, y (top left) and side, in CSS pixels."""
+    """The drawable square on screen: x, y (top left) and side, in CSS pixels (the pad's canvas fills it)."""
     box = page.locator("#sketch canvas").first.bounding_box()
-    side = CANVAS * zoom(page)
-    # the editor centres the image in its canvas element
-    return {"x": box["x"] + (box["width"] - side) / 2, "y": box["y"] + (box["height"] - side) / 2, "side": side}
+    return {"x": box["x"], "y": box["y"], "side": box["width"]}
 
 
 def on_screen(area: dict, points: np.ndarray) -> list[tuple[float, float]]:
@@ -111,7 +99,7 @@ def ink_pixels(page, area: dict | None = None) -> int:
     from PIL import Image
 
     area = area or drawing_area(page)
-    inset = 2  # the square's own edge (a faint shadow) is not ink
+    inset = 2  # the canvas' 1 px border is not ink
     clip = {"x": area["x"] + inset, "y": area["y"] + inset, "width": area["side"] - 2 * inset,
             "height": area["side"] - 2 * inset, "scale": 1}
     # CDP's screenshot with optimizeForSpeed: a third of the time of page.screenshot on a software-rendered page
@@ -122,3 +110,18 @@ def ink_pixels(page, area: dict | None = None) -> int:
         cdp.detach()
     png = base64.b64decode(shot["data"])
     return int((np.asarray(Image.open(io.BytesIO(png)).convert("L")) < INK_LEVEL).sum())
+
+
+# The pad canvas' pixels (web/pad.js's pad.pixels(): getImageData of the whole canvas), RGBA bytes as base64.
+PAD_PIXELS_JS = """() => {
+  const pixels = window.mnistSumPage.pad.pixels(), data = pixels.data;
+  let bytes = "";
+  for (let i = 0; i < data.length; i += 0x8000) bytes += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
+  return {width: pixels.width, height: pixels.height, rgba: btoa(bytes)};
+}"""
+
+
+def pad_pixels(page) -> np.ndarray:
+    """What the pad's canvas holds, as the page reads it: (height, width, 4) uint8 RGBA, in canvas pixels."""
+    got = page.evaluate(PAD_PIXELS_JS)
+    return np.frombuffer(base64.b64decode(got["rgba"]), np.uint8).reshape(got["height"], got["width"], 4)

@@ -78,9 +78,13 @@ for dist in distributions(path=[sys.argv[1]]):
     if dist.metadata["Name"].lower() in ("numpy", "pillow"):
         print(f'{dist.metadata["Name"]}=={dist.version}')
 EOF
-if ! "$vpy" -m pip install -q "${packages[@]}" -c "$constraints" 2>"$venv/pip-constrained.log"; then
+pip_install() {  # pip's output goes to a log, shown when pip fails
+    local log="$1"; shift
+    "$vpy" -m pip install -q "$@" >"$log" 2>&1
+}
+if ! pip_install "$venv/pip-constrained.log" "${packages[@]}" -c "$constraints"; then
     echo "check_gradio: gradio==$version refuses the main environment's $(tr '\n' ' ' <"$constraints")- installing what it asks for"
-    "$vpy" -m pip install -q "${packages[@]}"
+    pip_install "$venv/pip.log" "${packages[@]}" || { grep -v 'is ignored: it is neither' "$venv/pip.log" >&2; exit 2; }
 fi
 
 # 2. The main environment behind the venv's own site-packages.

@@ -11,7 +11,7 @@
 # stand-in `hf` and checks the list: keep INCLUDE and EXCLUDE on one line each.
 set -euo pipefail
 
-INCLUDE=(README.md requirements.txt app.py serving.py gradio_cache.py web_page.py 'mnist_sum/*.py' 'mnist_sum/weights/*.safetensors' 'demo/*.png' 'web/*')
+INCLUDE=(README.md requirements.txt app.py pad.py serving.py gradio_cache.py web_page.py 'mnist_sum/*.py' 'mnist_sum/weights/*.safetensors' 'demo/*.png' 'web/*')
 EXCLUDE=('*__pycache__*' '*.pyc' '*/.*')
 
 space="${1:?usage: deploy/space.sh OWNER/SPACE-NAME}"

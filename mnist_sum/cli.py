@@ -11,7 +11,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         help_text = action.help or ""
         # A flag (store_true, --help: no value) says nothing by its default. Checked by kind, not by value:
         # 0 == False, and --seed's 0 is a default worth showing.
-        if action.nargs == 0 or action.default == argparse.SUPPRESS or "default" in help_text:
+        # A required argument (a positional, --out of some commands) has no default to show: "(default: none)"
+        # would read as if it could be left out.
+        if (action.nargs == 0 or action.required or action.default == argparse.SUPPRESS
+                or "default" in help_text):
             return help_text
         if action.default is None or action.default == "":  # not given: "(default: )" would read as a typo
             return help_text + " (default: none)"

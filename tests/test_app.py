@@ -1,5 +1,7 @@
 """The app without a browser: the predict function, the /predict API of a running server, and start-up."""
 
+import base64
+import io
 import os
 import re
 import socket
@@ -140,38 +142,37 @@ def test_delete_old_files_spares_young_and_kept_files_and_empties_its_sets(tmp_p
     assert files == {kept} and [p.name for p in tmp_path.iterdir()] == ["example.png"]
 
 
-def stroke_image(stroke_id: str, kind: str, data: bytes, index=None) -> SimpleNamespace:
-    """One image of a stroke as the browser sends it to the pad's accept_blobs."""
-    return SimpleNamespace(data={"id": stroke_id, "type": kind, "index": index}, files=[(f"{kind}.png", data)])
+def data_url(image: np.ndarray, format: str = "PNG") -> str:
+    """An image as the pad sends it: a data URL of its canvas."""
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(image).save(buffer, format=format)
+    return f"data:image/{format.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def test_pending_strokes_keep_only_the_newest():
-    pad = gr.Sketchpad()
-    pad.blob_storage = app.PendingStrokes(limit=5)
-    for i in range(8):
-        pad.accept_blobs(stroke_image(f"stroke{i}", "composite", bytes([i])))
-    assert list(pad.blob_storage) == [f"stroke{i}" for i in range(3, 8)]
-    assert pad.blob_storage.pop("stroke7").composite == bytes([7])
+def test_pad_value_is_read_as_the_canvas():
+    seven = np.dstack([drawn_seven(), np.full((400, 400), 255, np.uint8)])  # the canvas' RGBA pixels
+    assert app.predict_pad(data_url(seven), 3)[2] == "7 + 3 = 10"
+    assert app.predict_pad(data_url(np.full((400, 400, 3), 255, np.uint8)), 3) == app.BLANK  # a white canvas
+    assert app.predict_pad(None, 3) == app.BLANK  # the value of an empty pad
 
 
-def test_pending_strokes_keep_all_images_of_a_stroke_sent_at_once():
-    pad = gr.Sketchpad()
-    pad.blob_storage = app.PendingStrokes(limit=1000)
-    start = threading.Barrier(3)
+@pytest.mark.parametrize("value, words", [
+    ("data:text/plain;base64,aGVsbG8=", "The pad's image must be a data URL"),
+    ("data:image/png;base64,@@@", "The pad's image is not valid base64"),
+    ("data:image/png;base64," + base64.b64encode(b"not a png").decode(), "The file is not an image"),
+    (42, "The pad's value must be a PNG data URL"),
+    ({"composite": None, "pixels": []}, "The pad's value must be a PNG data URL"),
+], ids=["not an image type", "bad base64", "not a png", "a number", "unknown keys"])
+def test_pad_value_refused_in_words(value, words):
+    with pytest.raises(gr.Error) as refused:
+        app.predict_pad(value, 3)
+    assert refused.value.message.startswith(words), refused.value.message
 
-    def send(stroke: int, kind: str):
-        """One of a stroke's three images, from its own thread, as the three requests arrive together (the
-        layer index is a form field: a string)."""
-        if stroke == 0:
-            start.wait()
-        pad.accept_blobs(stroke_image(f"s{stroke}", kind, kind.encode(), "0" if kind == "layer" else None))
 
-    with ThreadPoolExecutor(3) as pool:
-        jobs = [(i, kind) for i in range(300) for kind in ("background", "layer", "composite")]
-        list(pool.map(lambda job: send(*job), jobs))
-    for i in range(300):
-        images = pad.blob_storage[f"s{i}"]
-        assert (images.background, images.layers, images.composite) == (b"background", [b"layer"], b"composite")
+def test_pad_value_too_large_is_refused_before_decoding():
+    with pytest.raises(gr.Error) as refused:
+        app.predict_pad("data:image/png;base64," + "A" * (app.MAX_DATA_URL + 4), 3)
+    assert refused.value.message.startswith("The pad's image is too large: at most 3 MB"), refused.value.message
 
 
 def test_about_model_quotes_the_measured_accuracy():
@@ -204,16 +205,14 @@ def test_api_has_two_endpoints(client):
 
 
 def test_nothing_from_the_server_touches_the_pad():
-    # the pad starts empty (nothing served to load or reload) and no server function writes to it
+    # the pad starts empty and is no event's output: what is drawn stays in the browser
     pad = next(b for b in app.demo.blocks.values() if getattr(b, "elem_id", None) == "sketch")
-    assert pad.value is None
-    for dep in app.demo.fns.values():
-        if pad in dep.outputs:  # only a click on an example, the user's own choice, loads a drawing
-            assert [type(app.demo.blocks[target]) for target, _ in dep.targets] == [gr.Dataset], dep.name
-    # Clear, the bin, the brush keeper (and Random, and the step before predict) run in the browser only,
-    # out of the API
+    assert isinstance(pad, gr.HTML) and pad.value is None
+    assert not [dep.name for dep in app.demo.fns.values() if pad in dep.outputs]
+    # showing the page's readings (on the pad's "read" and the slider's change), an example's number and
+    # Random run in the browser only, out of the API
     js_only = [dep for dep in app.demo.fns.values() if dep.fn is None]
-    assert len(js_only) == 5 and all(dep.js for dep in js_only)
+    assert len(js_only) == 4 and all(dep.js for dep in js_only)
     assert all(dep.api_visibility == "private" for dep in js_only)
 
 

@@ -247,3 +247,106 @@ console.log(JSON.stringify(errors));
     assert all(e is not None and e.startswith("RangeError") for e in errors), errors
     assert "2x2x4 RGBA bytes" in errors[0] and "0-9" in errors[1] and "0-9" in errors[2] and "784" in errors[3]
     assert "NaN" in errors[4]
+
+
+@pytest.mark.parametrize("backend", ["wasm-simd", "js"])
+def test_explain28_gives_the_python_explanation(tmp_path, backend):
+    """reader.explain28 is Predictor.explain28 in float32: the same activations after each conv layer's ReLU,
+    what-if sums, adder and sum table, on drawings and random ink; both on a cold reader and right after a
+    predict28 of the same input with another number (its activations then reused, not recomputed)."""
+    rng = np.random.default_rng(3)
+    inputs = [rng.random((28, 28), dtype=np.float32) ** 4]
+    inputs += [x for _, a in drawings(None)[:14] if (x := to_input28(a)) is not None][:9]
+    model = tmp_path / "model.bin"
+    model.write_bytes(export(SHIPPED_WEIGHTS))
+    jobs = []
+    for i, x in enumerate(inputs):
+        (tmp_path / f"{i}.f32").write_bytes(x.astype("<f4").tobytes())
+        jobs.append({"input28": str(tmp_path / f"{i}.f32"), "number": i % 10, "explain": True})
+        jobs.append({"input28": str(tmp_path / f"{i}.f32"), "number": (i + 4) % 10, "explain": True, "after": i % 10})
+    node = run_node(model, jobs, tmp_path, backend)
+    assert node["backend"] == backend and len(inputs) == 10
+    predictor = Predictor()
+    for job, r in zip(jobs, node["results"]):
+        x = inputs[int(Path(job["input28"]).stem)]
+        e = predictor.explain28(x, job["number"])
+        what = f"{job}"
+        assert r["number"] == e.number and r["digit"] == e.prediction.digit, what
+        assert [(m["name"], m["channels"], m["side"]) for m in r["maps"]] == [
+            (name, maps.shape[0], maps.shape[1]) for name, maps in e.feature_maps.items()], what
+        for m in r["maps"]:
+            np.testing.assert_allclose(np.asarray(m["data"], np.float32).reshape(e.feature_maps[m["name"]].shape),
+                                       e.feature_maps[m["name"]], atol=1e-4, rtol=1e-5, err_msg=f"{what} {m['name']}")
+        assert r["whatIf"] == e.what_if, what
+        np.testing.assert_allclose(np.reshape(r["whatIfProbs"], (10, 19)), e.what_if_probs, atol=1e-4, err_msg=what)
+        assert np.array_equal(np.reshape(r["sumTable"], (10, 10)), e.sum_table), what
+        np.testing.assert_allclose(np.reshape(r["sumTableProbs"], (10, 10)), e.sum_table_probs, atol=1e-4,
+                                   err_msg=what)
+        for js, py in (("digitProbs", e.prediction.digit_probs), ("sumProbs", e.sum_probs),
+                       ("adderProbs", e.adder_probs)):
+            np.testing.assert_allclose(r[js], py, atol=1e-4, err_msg=f"{what} {js}")
+
+
+def test_worker_posts_the_result_then_its_explanation(tmp_path):
+    """web/worker.js (in a Node stand-in for a Web Worker): with explain: true the label's result comes first,
+    then the explanation of the same drawing, its typed arrays transferred; "explain" re-explains the last
+    drawing with another number; a blank drawing's explanation is null; a failed one says so in its own message."""
+    model = tmp_path / "model.bin"
+    model.write_bytes(export())
+    drawing = rgba(Image.open(Path(__file__).parents[1] / "demo" / "examples" / "digit_4.png"))
+    (tmp_path / "four.rgba").write_bytes(drawing.tobytes())
+    web = Path(__file__).parents[1] / "web"
+    script = f"""
+const fs = require("fs"), vm = require("vm");
+const posted = [];
+const worker = {{performance, console, atob}};
+worker.self = worker;
+worker.importScripts = () => {{ worker.MnistSumReader = require({json.dumps(str(web / "reader.js"))}); }};
+worker.fetch = async (url) => ({{ok: true, arrayBuffer: async () => new Uint8Array(fs.readFileSync(url)).buffer}});
+worker.postMessage = (message, transfer = []) => {{
+  const arrays = message.explanation ? [message.explanation.whatIfProbs, ...message.explanation.maps.map((m) => m.data)]
+    : [];
+  const copy = structuredClone(message, {{transfer}});  // throws on a buffer listed twice or not transferable
+  posted.push({{...copy, transferred: transfer.length, detached: arrays.every((a) => a.byteLength === 0)}});
+}};
+vm.runInNewContext(fs.readFileSync({json.dumps(str(web / "worker.js"))}, "utf8"), worker);
+const pixels = () => new Uint8ClampedArray(fs.readFileSync({json.dumps(str(tmp_path / "four.rgba"))}));
+(async () => {{
+  await worker.onmessage({{data: {{type: "init", readerUrl: "reader.js", modelUrl: {json.dumps(str(model))}}}}});
+  const send = (data) => worker.onmessage({{data}});
+  await send({{type: "read", id: 1, rgba: pixels(), width: {drawing.shape[1]}, height: {drawing.shape[0]}, number: 3,
+              explain: true}});
+  await send({{type: "read", id: 2, rgba: pixels(), width: {drawing.shape[1]}, height: {drawing.shape[0]}, number: 3}});
+  await send({{type: "explain", id: 3, number: 8}});
+  await send({{type: "predict", id: 4, number: 5, explain: true}});
+  await send({{type: "explain", id: 5, number: 12}});
+  await send({{type: "read", id: 6, rgba: new Uint8ClampedArray(40000).fill(255), width: 100, height: 100, number: 3,
+              explain: true}});
+  await send({{type: "explain", id: 7, number: 1}});
+  console.log(JSON.stringify(posted.map((m) => ({{
+    type: m.type, id: m.id, sum: m.result ? m.result.sum : null, ms: m.ms, error: m.error, transferred: m.transferred,
+    detached: m.detached, explanation: m.explanation && {{number: m.explanation.number, whatIf: m.explanation.whatIf,
+      maps: m.explanation.maps.map((x) => [x.name, x.data.length]), sumTable: Array.from(m.explanation.sumTable),
+      sumProbs: Array.from(m.explanation.sumProbs)}}}}))));
+}})().catch((e) => {{ console.error(e); process.exit(1); }});
+"""
+    run = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    posted = json.loads(run.stdout)
+    assert [(m["type"], m.get("id")) for m in posted] == [
+        ("ready", None), ("result", 1), ("explanation", 1), ("result", 2), ("explanation", 3), ("result", 4),
+        ("explanation", 4), ("explanation", 5), ("result", 6), ("explanation", 6), ("explanation", 7)]
+    predictor = Predictor()
+    for m in posted:
+        if m["type"] != "explanation" or m["explanation"] is None:
+            continue
+        e = predictor.explain(drawing, m["explanation"]["number"])
+        assert m["explanation"]["whatIf"] == e.what_if and m["explanation"]["sumTable"] == e.sum_table.ravel().tolist()
+        assert m["explanation"]["maps"] == [["conv1", 64 * 24 * 24], ["conv2", 128 * 400], ["conv3", 10 * 400]]
+        np.testing.assert_allclose(m["explanation"]["sumProbs"], e.sum_probs, atol=1e-4)
+        assert m["transferred"] == 9 and m["detached"] and m["ms"] >= 0  # 6 arrays and 3 maps, moved not copied
+    assert [m["explanation"]["number"] for m in posted if m["type"] == "explanation" and m["explanation"]] == [3, 8, 5]
+    assert posted[1]["sum"] == 7 and posted[5]["sum"] == 9
+    assert posted[7]["explanation"] is None and "0-9" in posted[7]["error"]  # a bad number: not an "error" message
+    assert posted[8]["sum"] is None and posted[9]["explanation"] is None and posted[10]["explanation"] is None
+    assert all(m.get("error") is None for i, m in enumerate(posted) if i != 7)

@@ -215,7 +215,9 @@
     for (let n = 0; n < 10; n++) {
       const cell = el(whatIfRoot, "div", "what-if-cell", null, {"data-number": String(n), role: "listitem"});
       const eq = textSlot(cell, "span", "mse-wi-eq", `${n} → ?`);
+      cell.appendChild(document.createTextNode(" "));  // spaces: the cell's text reads "3 → 7 87 % ≠ 4 + 3"
       const p = textSlot(cell, "span", "mse-wi-p");
+      cell.appendChild(document.createTextNode(" "));
       const mark = textSlot(cell, "span", "mse-wi-mark");
       whatIfCells.push({cell, eq, p, mark});
     }
