@@ -1,19 +1,23 @@
 """What one pointer move costs while drawing, in headless Chromium rendering in software (--disable-gpu): the
-app's pad (pad.py's DrawingPad, a 2D canvas: web/pad.js) against Gradio's own gr.Sketchpad, in the same run.
+app's pad (pad.py's drawing_pad, a gr.HTML holding a 2D canvas: web/pad.js) against Gradio's own gr.Sketchpad
+(PixiJS, WebGL), in the same run.
 
     python benchmarks/pad_moves.py                       # 5 strokes on each pad, a report
     python benchmarks/pad_moves.py --strokes 2 --json
 
 Starts two servers, each `python` in a process of its own: the app (`app.py`), and a minimal Gradio app that
 holds just a gr.Sketchpad set up as the app's pad was before it (400x400 canvas, black brush of size 12, no
-layers, no transforms; this file, --serve-sketchpad; no listener, or with --sketchpad-listener a Python change
-listener that does nothing, as the app's old pad sent each stroke to the server). Chromium runs headless with
---disable-gpu, so every canvas is rendered on the CPU, as on a machine without a usable GPU. For each pad it
-opens the page (800x720 viewport, device pixel ratio 1), waits until it is ready (the app: its page reader
-is loaded, window.mnistSumPage.mode is no longer 'starting'; the Sketchpad: its brush is selected), installs
-a PerformanceObserver for 'longtask' entries (buffered) and pointer-event listeners, then --strokes times:
-clears the pad, waits --settle seconds, and draws one stroke (a 3) with Playwright's mouse: button down,
---moves moves (each waits until Chromium has dispatched it), button up. Per stroke it measures
+layers, no transforms; this file, run with PAD_MOVES_SERVE_SKETCHPAD set; no listener, or with
+--sketchpad-listener a Python change listener that does nothing, as the app's old pad sent each stroke to the
+server). Chromium runs headless with --disable-gpu, so every canvas is rendered on the CPU, as on a machine
+without a usable GPU. First a bare page (a 440 px canvas, no listener at all: what Chromium's input and
+frames and Playwright cost alone, the floor under both pads; --no-bare skips it), then each pad: it opens
+the page (800x720 viewport, device pixel ratio 1), waits until it is ready (the app: the pad is mounted and
+window.mnistSumPage.mode is no longer 'starting'; the Sketchpad: its brush is selected, as the app's old pad
+kept it), installs a PerformanceObserver for 'longtask' entries (buffered) and pointer-event listeners, then
+--strokes times: clears the pad (the app: #clear; the Sketchpad: its bin), waits --settle seconds, and draws
+one stroke (a 3) with Playwright's mouse: button down, --moves moves back to back (each mouse.move returns
+once Chromium has dispatched it), button up. Per stroke it measures
 
   page s   in the page's clock: from the first pointermove (its event.timeStamp) to the end of the first frame
            after the pointerup (a requestAnimationFrame callback, then a task after it: every listener has
@@ -23,6 +27,8 @@ clears the pad, waits --settle seconds, and draws one stroke (a 3) with Playwrig
            pointerdown to the end of that frame: how many, and the longest; and the longest in the --settle
            seconds after pen-up (the app reads the drawing then and updates its outputs and "How it adds").
 
+The app's page reads the pad every 100 ms while a stroke is drawn and updates its outputs and, while "How it
+adds" is open (as on a desktop; --fold-view closes it), the view: that work is part of what a move costs here.
 The report gives, per pad, medians over the strokes (seconds per stroke, ms per move, long tasks), and the
 ratio Sketchpad / app's pad; also the CPU model and the 1, 5 and 15 min load averages before and after (other
 work on the machine slows both pads: compare them within a run). Targets (the pad's issue): the app's pad
@@ -93,11 +99,6 @@ def serve_sketchpad(port: int, listener: bool) -> None:
         if listener:
             pad.change(lambda sketch: None, inputs=pad, outputs=None, trigger_mode="always_last",
                        show_progress="hidden")
-        # the brush selected, as the app's pad kept it (Gradio may open the editor with no tool chosen)
-        demo.load(None, js="""() => {
-          const brush = document.querySelector("#sketch button[aria-label=Brush]");
-          if (brush && !brush.classList.contains("highlight")) brush.click();
-        }""")
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True)
 
 
@@ -120,8 +121,8 @@ def cpu_model() -> str:
 
 
 def app_area(page) -> dict:
-    """The app's pad: its canvas fills the drawing square (x, y top left and side, CSS pixels)."""
-    box = page.locator("#sketch canvas").first.bounding_box()
+    """The app's pad (and the bare page): its canvas fills the drawing square (x, y top left and side, CSS px)."""
+    box = page.locator("#sketch canvas, body > canvas").first.bounding_box()
     return {"x": box["x"], "y": box["y"], "side": min(box["width"], box["height"])}
 
 
@@ -145,11 +146,9 @@ def clear_app(page) -> None:
 def clear_sketchpad(page) -> None:
     """The Sketchpad's bin, then its brush again (as the app's pad kept it)."""
     button = page.locator("#sketch button[aria-label='Clear canvas']")
-    if button.count() and button.is_enabled():
+    if button.is_enabled():
         button.click()
-    brush = page.locator("#sketch button[aria-label=Brush]")
-    if brush.count() and "highlight" not in (brush.get_attribute("class") or ""):
-        brush.click()
+    select_brush(page)
 
 
 def open_app(page) -> None:
@@ -160,9 +159,29 @@ def open_app(page) -> None:
 
 
 def open_sketchpad(page) -> None:
-    """Wait until the Sketchpad's brush is selected and its zoom shows."""
-    page.locator("#sketch button[aria-label=Brush].highlight").wait_for()
+    """Wait until the Sketchpad shows its canvas, then select its brush (it opens with no tool chosen; the app's
+    Sketchpad selected it on load)."""
     page.locator("#sketch canvas").first.wait_for()
+    select_brush(page)
+
+
+def select_brush(page) -> None:
+    """The Sketchpad's brush, selected (it stays selected once it is)."""
+    brush = page.locator("#sketch button[aria-label=Brush]")
+    if "highlight" not in (brush.get_attribute("class") or "").split():
+        brush.click()
+    page.locator("#sketch button[aria-label=Brush].highlight").wait_for()
+
+
+# The harness's own floor: a page with a canvas and no listener at all (Chromium's input and frames, CDP).
+BARE_HTML = ('<!doctype html><body style="margin:0"><canvas width="440" height="440" '
+             'style="display:block;margin:40px;width:440px;height:440px;border:1px solid #ccc"></canvas></body>')
+PADS = {  # kind -> how to wait for it, clear it, and find its drawing square
+    "bare": {"open": lambda page: None, "clear": lambda page: None, "area": app_area},
+    "app": {"open": open_app, "clear": clear_app, "area": app_area},
+    "sketchpad": {"open": open_sketchpad, "clear": clear_sketchpad, "area": sketchpad_area},
+}
+NAMES = {"bare": "bare canvas, no listener", "app": "app's pad (2D canvas)", "sketchpad": "gr.Sketchpad (WebGL)"}
 
 
 def one_stroke(page, area: dict, moves: int, settle_s: float) -> dict:
@@ -177,7 +196,7 @@ def one_stroke(page, area: dict, moves: int, settle_s: float) -> dict:
     page.mouse.up()
     wall = time.perf_counter() - started
     time.sleep(settle_s)  # long tasks are reported after they end; the pad reads and shows its answer meanwhile
-    page.wait_for_function("() => window.padMoves.frame.length && window.padMoves.frame.at(-1) >= window.padMoves.up.at(-1)")
+    page.wait_for_function("() => { const r = window.padMoves; return r.frame.at(-1) >= r.up.at(-1); }")
     r = page.evaluate(STROKE_JS)
     start, end = r["moves"][0] if r["moves"] else r["down"], r["frame"]
     overlapping = lambda lo, hi: [d for t, d in r["longTasks"] if t < hi and t + d > lo]  # noqa: E731
@@ -195,24 +214,27 @@ def measure(browser, url: str, kind: str, strokes: int, moves: int, settle_s: fl
     page.set_default_timeout(180_000)
     try:
         load = os.getloadavg()
-        page.goto(url)
-        (open_app if kind == "app" else open_sketchpad)(page)
+        if kind == "bare":
+            page.set_content(BARE_HTML)
+        else:
+            page.goto(url)
+        PADS[kind]["open"](page)
         if kind == "app" and fold_view:
             page.evaluate("() => { const d = document.querySelector('#how-it-adds details'); if (d) d.open = false; }")
         page.evaluate(RECORDER_JS)
         time.sleep(settle_s)
         records = []
         for _ in range(strokes):
-            (clear_app if kind == "app" else clear_sketchpad)(page)
+            PADS[kind]["clear"](page)
             time.sleep(settle_s)
-            area = app_area(page) if kind == "app" else sketchpad_area(page)
+            area = PADS[kind]["area"](page)
             records.append(one_stroke(page, area, moves, settle_s))
         extra = {}
         if kind == "app":
             extra = page.evaluate("""() => ({mode: window.mnistSumPage.mode,
               viewOpen: Boolean(document.querySelector('#how-it-adds details')?.open),
               canvas: [window.mnistSumPage.pad.canvas.width, window.mnistSumPage.pad.canvas.height]})""")
-        else:
+        elif kind == "sketchpad":
             extra = {"zoom": sketchpad_area(page)["side"] / CANVAS}
         return {"records": records, "area": area, "load_before": load, "load_after": os.getloadavg(), **extra}
     finally:
@@ -249,9 +271,10 @@ def run(args) -> dict:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
-                    for kind in ("app", "sketchpad"):
-                        runs[kind] = measure(browser, f"http://127.0.0.1:{ports[kind]}/", kind, args.strokes,
-                                             args.moves, args.settle, args.fold_view)
+                    for kind in (["bare"] if args.bare else []) + ["app", "sketchpad"]:
+                        url = f"http://127.0.0.1:{ports[kind]}/" if kind in ports else None
+                        runs[kind] = measure(browser, url, kind, args.strokes, args.moves, args.settle,
+                                             args.fold_view)
                 finally:
                     browser.close()
         finally:
@@ -269,7 +292,7 @@ def run(args) -> dict:
 def format_report(r: dict) -> str:
     """The report as plain text."""
     load = lambda triple: " ".join(f"{x:.2f}" for x in triple)  # noqa: E731
-    names = {"app": "app's pad (2D canvas)", "sketchpad": "gr.Sketchpad (WebGL)"}
+    names = NAMES
     lines = [f"{r['moves']} pointer moves per stroke, {r['strokes']} strokes per pad, headless Chromium "
              f"{' '.join(a for a in r['chromium_args'] if a in ('--disable-gpu',))}, viewport 800x720, DPR 1",
              f"  CPU: {r['cpu_model']}, {r['cpu_count']} CPUs; load average (1, 5, 15 min) {load(r['load_before'])} "
@@ -281,10 +304,16 @@ def format_report(r: dict) -> str:
                      f"{s['wall_ms_per_move']:8.1f} {s['moves_seen']:6.0f} {s['long_tasks']:10.1f} "
                      f"{s['longest_ms']:10.0f} {s['after_up_longest_ms']:11.0f}")
     lines.append(f"  Sketchpad / app's pad: {r['ratio_page']:.1f}x (page clock), {r['ratio_wall']:.1f}x (wall)")
+    if "bare" in r["pads"]:
+        floor = r["pads"]["bare"]["page_ms_per_move"]
+        lines.append(f"  over the bare page's {floor:.1f} ms per move (Chromium's input and frames, Playwright): app's "
+                     f"pad +{r['pads']['app']['page_ms_per_move'] - floor:.1f} ms, Sketchpad "
+                     f"+{r['pads']['sketchpad']['page_ms_per_move'] - floor:.1f} ms per move")
     app, sketch = r["pads"]["app"], r["pads"]["sketchpad"]
     lines.append(f"  app's pad: canvas {app.get('canvas')}, drawn on {app['area']['side']:.0f} CSS px, reader "
                  f"{app.get('mode')}, How it adds {'open' if app.get('viewOpen') else 'folded'}; Sketchpad at zoom "
-                 f"{sketch.get('zoom', 0):.0%}, {'a no-op Python' if r['sketchpad_listener'] else 'no'} change listener")
+                 f"{sketch.get('zoom', 0):.0%}, {'a no-op Python' if r['sketchpad_listener'] else 'no'} change "
+                 f"listener")
     for kind, s in r["pads"].items():
         lines.append(f"  {names[kind]}: page s per stroke " + ", ".join(f"{x['page_s']:.3f}" for x in s["records"])
                      + "; long tasks (count/longest ms) " + ", ".join(f"{x['long_tasks']}/{x['longest_ms']:.0f}"
@@ -295,10 +324,10 @@ def format_report(r: dict) -> str:
     lines.append(f"  targets, app's pad: {r['moves']} moves in <= 0.5 s: {'met' if ok_time else 'NOT MET'} "
                  f"({app['page_s']:.3f} s); no long task over {LONG_TASK_MS} ms while drawing: "
                  f"{'met' if ok_tasks else 'NOT MET'} (longest {app['longest_ms']:.0f} ms)")
-    lines.append("  page s: first pointermove to the first frame rendered after the pointerup, in the page's clock; "
-                 "wall s: first mouse.move to mouse.up returning; moves: pointermoves the page received (median); "
-                 "long tasks: over 50 ms, pointerdown to that frame (median count, longest of all strokes); "
-                 "after up ms: the longest task in the settle time after it")
+    lines.append("  page s: first pointermove to the first frame rendered after the pointerup, in the page's clock;\n"
+                 "  wall s: first mouse.move to mouse.up returning; moves: pointermoves the page received (median);\n"
+                 "  long tasks: over 50 ms, pointerdown to that frame (median count, longest of all strokes);\n"
+                 "  after up ms: the longest task in the settle seconds after it")
     return "\n".join(lines)
 
 
@@ -315,6 +344,8 @@ def main(argv=None) -> int:
                    help="seconds waited after each clear and after each stroke (long tasks then are reported apart)")
     p.add_argument("--sketchpad-listener", action="store_true",
                    help="give the Sketchpad a no-op Python change listener (it then sends each stroke to the server)")
+    p.add_argument("--no-bare", dest="bare", action="store_false",
+                   help="skip the bare page (a canvas with no listener: what Chromium and the harness cost alone)")
     p.add_argument("--fold-view", action="store_true", help="fold the app's How it adds view (open by default)")
     p.add_argument("--startup-timeout", type=float, default=180, help="seconds to wait for a server to answer")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a report")

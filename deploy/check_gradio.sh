@@ -27,9 +27,10 @@
 #     venv's python (PYTHONPATH=repository root, so the check can `import app`), and prints the gradio
 #     version it ran with and the check's exit status, which is this script's exit status.
 #
-# MAIN_SITE_PACKAGES defaults to the purelib of $PYTHON; PYTHON defaults to the `python` on PATH (the
-# project's venv when it is activated), else /work/venv/bin/python. The venv uses $PYTHON's interpreter,
-# which must be the Python that MAIN_SITE_PACKAGES belongs to (checked: pythonX.Y in the path).
+# MAIN_SITE_PACKAGES defaults to the purelib of $PYTHON. PYTHON defaults to the first of $VIRTUAL_ENV/bin/python,
+# .venv/bin/python, /work/venv/bin/python, `python`, `python3` that has torch. The venv is made with
+# $PYTHON's interpreter, which must be the Python that MAIN_SITE_PACKAGES belongs to (checked: pythonX.Y in
+# the path), and MAIN_SITE_PACKAGES must hold torch (checked).
 # pip needs PyPI (or the configured index); pip's cache makes a second run of a version quick.
 set -euo pipefail
 
@@ -42,8 +43,14 @@ if [[ $# -gt 0 && "$1" == "--" ]]; then shift; fi
 check_args=("$@")
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-if [[ -z "${PYTHON:-}" ]]; then
-    if command -v python >/dev/null 2>&1; then PYTHON="$(command -v python)"; else PYTHON=/work/venv/bin/python; fi
+if [[ -z "${PYTHON:-}" ]]; then  # the first of these that has torch
+    for candidate in ${VIRTUAL_ENV:+"$VIRTUAL_ENV/bin/python"} "$repo/.venv/bin/python" /work/venv/bin/python \
+                     "$(command -v python || true)" "$(command -v python3 || true)"; do
+        if [[ -x "$candidate" ]] && "$candidate" -c 'import importlib.util, sys; sys.exit(not importlib.util.find_spec("torch"))' 2>/dev/null; then
+            PYTHON="$candidate"; break
+        fi
+    done
+    [[ -n "${PYTHON:-}" ]] || { echo "check_gradio: no python with torch found; set PYTHON" >&2; exit 2; }
 fi
 if [[ -z "$main_site" ]]; then
     main_site="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
@@ -54,7 +61,7 @@ if [[ "$main_site" != *"/$pyver/"* ]]; then
     echo "check_gradio: $main_site is not a $pyver site-packages ($PYTHON is $pyver); set PYTHON to its python" >&2
     exit 2
 fi
-[[ -d "$main_site/torch" ]] || echo "check_gradio: warning: no torch in $main_site" >&2
+[[ -d "$main_site/torch" ]] || { echo "check_gradio: no torch in $main_site" >&2; exit 2; }
 
 venv="$(mktemp -d "/tmp/gradio-$version.XXXXXX")"
 if [[ "${KEEP_VENV:-0}" == 1 ]]; then
@@ -83,6 +90,10 @@ pip_install() {  # pip's output goes to a log, shown when pip fails
     "$vpy" -m pip install -q "$@" >"$log" 2>&1
 }
 if ! pip_install "$venv/pip-constrained.log" "${packages[@]}" -c "$constraints"; then
+    if grep -q "No matching distribution found for gradio==" "$venv/pip-constrained.log"; then
+        echo "check_gradio: gradio==$version is not on the package index (PyPI has no 6.17.0-6.17.2 or 6.23.0)" >&2
+        exit 2
+    fi
     echo "check_gradio: gradio==$version refuses the main environment's $(tr '\n' ' ' <"$constraints")- installing what it asks for"
     pip_install "$venv/pip.log" "${packages[@]}" || { grep -v 'is ignored: it is neither' "$venv/pip.log" >&2; exit 2; }
 fi

@@ -1,8 +1,9 @@
-"""Real pen strokes, drawn as the sketch pad receives them.
+"""Real pen strokes, drawn as the app's pad draws them.
 
 People wrote these digits and letters with a stylus (UNIPEN, see pendigits/README.md); each item
-is a list of pen-down strokes, and `render` draws it the way Gradio's Sketchpad hands a drawing to the app:
-black, anti-aliased ink on a white square canvas, at a random size, position and brush width;
+is a list of pen-down strokes, and `render` draws it the way the app's pad (web/pad.js) draws a stroke:
+black, anti-aliased ink on a white square canvas, round caps and joins, at a random size, position and
+brush width;
 `render_inputs28` reads such drawings into the network's 28x28 input, exactly as the predictor does.
 `synthetic` makes more strokes (other hands, other styles, things that are not digits), `pen_training`
 turns them into a --pen run's training data, and `evaluate_pen` measures a Predictor on these strokes.
@@ -34,8 +35,8 @@ CANVAS_SIDES = (400, 800)  # px: the app's pad is 400; 800 is a large pad (or a 
 TRAIN_SIDES = (200, 267)
 HEIGHT_RANGE = (0.35, 0.80)  # ink height (brush included) as a share of the canvas height
 MAX_WIDTH = 0.95  # ink width (brush included) as a share of the canvas width: wide items are shrunk to fit
-# Brush width as a share of the canvas side, log-uniform: Gradio's automatic brush has a radius of 1/50 of
-# the canvas (a 4 % line), the app's a 12 px radius on 400 px (6 %); 1.5 % is a fine pen (6 px on 400).
+# Brush width as a share of the canvas side, log-uniform: the app's pad draws a 6 % line (24 units of 400),
+# Gradio's Sketchpad a 4 % one by default; 1.5 % is a fine pen (6 px on 400).
 BRUSH_RANGE = (0.015, 0.06)
 SUPERSAMPLE_SIDE = 1600  # px: draw at about this size and box-reduce, for anti-aliased edges
 CALIBRATION_WRITERS = 8  # every 8th pen writer (and every 8th letter) is kept out of training
@@ -134,9 +135,10 @@ def kept_out(pen) -> np.ndarray:
 
 # --- drawing ----------------------------------------------------------------------------------------------
 
-def render(strokes, canvas: int, rng: np.random.Generator, *, height: float | None = None,
-           brush: float | None = None) -> np.ndarray:
-    """Strokes as the Sketchpad receives them: (canvas, canvas, 3) uint8, black anti-aliased ink on white.
+def place(strokes, canvas: int, rng: np.random.Generator, *, height: float | None = None,
+          brush: float | None = None) -> tuple[list[np.ndarray], float]:
+    """Where `render` draws an item: its strokes' centre lines, each an (n, 2) float array of canvas px, and the
+    brush width in px.
 
     The item is scaled (aspect kept) so its ink, brush included, is `height` of the canvas height (random in
     HEIGHT_RANGE), or less where it would be wider than MAX_WIDTH of the canvas; it lands at a random place
@@ -153,13 +155,24 @@ def render(strokes, canvas: int, rng: np.random.Generator, *, height: float | No
     scale = _fit_scale(extent, (MAX_WIDTH * canvas - brush_px, height * canvas - brush_px))
     ink_size = extent * scale + brush_px  # (w, h) px
     corner = rng.uniform(1, np.maximum(canvas - 1 - ink_size, 1))  # top-left of the ink, 1 px from the edges
+    return [(stroke - low) * scale + corner + brush_px / 2 for stroke in points], brush_px
+
+
+def render(strokes, canvas: int, rng: np.random.Generator, *, height: float | None = None,
+           brush: float | None = None) -> np.ndarray:
+    """Strokes as the app's pad draws them: (canvas, canvas, 3) uint8, black anti-aliased ink on white.
+
+    Each stroke is a polyline with round caps and joins, as web/pad.js strokes a canvas (segment by segment,
+    lineCap and lineJoin "round"); `place` says where and how wide. The pad's own brush is 6 % of its side
+    (app.BRUSH_RADIUS), the top of BRUSH_RANGE; thinner pens stand for other pads and uploads.
+    """
+    lines, brush_px = place(strokes, canvas, rng, height=height, brush=brush)
     factor = max(1, min(4, math.ceil(SUPERSAMPLE_SIDE / canvas)))
     img = Image.new("L", (canvas * factor, canvas * factor), 0)
     draw = ImageDraw.Draw(img)
     width = max(1, round(brush_px * factor))
-    for stroke in points:
-        xy = ((stroke - low) * scale + corner + brush_px / 2) * factor
-        _draw_stroke(draw, xy, width)
+    for xy in lines:
+        _draw_stroke(draw, xy * factor, width)
     if factor > 1:
         img = img.reduce(factor)
     paper = 255 - np.asarray(img)

@@ -327,7 +327,7 @@ const pixels = () => new Uint8ClampedArray(fs.readFileSync({json.dumps(str(tmp_p
     type: m.type, id: m.id, sum: m.result ? m.result.sum : null, ms: m.ms, error: m.error, transferred: m.transferred,
     detached: m.detached, explanation: m.explanation && {{number: m.explanation.number, whatIf: m.explanation.whatIf,
       maps: m.explanation.maps.map((x) => [x.name, x.data.length]), sumTable: Array.from(m.explanation.sumTable),
-      sumProbs: Array.from(m.explanation.sumProbs)}}}}))));
+      sumProbs: Array.from(m.explanation.sumProbs), input28: Array.from(m.explanation.input28)}}}}))));
 }})().catch((e) => {{ console.error(e); process.exit(1); }});
 """
     run = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=120)
@@ -344,7 +344,8 @@ const pixels = () => new Uint8ClampedArray(fs.readFileSync({json.dumps(str(tmp_p
         assert m["explanation"]["whatIf"] == e.what_if and m["explanation"]["sumTable"] == e.sum_table.ravel().tolist()
         assert m["explanation"]["maps"] == [["conv1", 64 * 24 * 24], ["conv2", 128 * 400], ["conv3", 10 * 400]]
         np.testing.assert_allclose(m["explanation"]["sumProbs"], e.sum_probs, atol=1e-4)
-        assert m["transferred"] == 9 and m["detached"] and m["ms"] >= 0  # 6 arrays and 3 maps, moved not copied
+        assert m["explanation"]["input28"] == e.prediction.input28.ravel().tolist()
+        assert m["transferred"] == 10 and m["detached"] and m["ms"] >= 0  # 7 arrays and 3 maps, moved not copied
     assert [m["explanation"]["number"] for m in posted if m["type"] == "explanation" and m["explanation"]] == [3, 8, 5]
     assert posted[1]["sum"] == 7 and posted[5]["sum"] == 9
     assert posted[7]["explanation"] is None and "0-9" in posted[7]["error"]  # a bad number: not an "error" message

@@ -10,7 +10,7 @@
  *               {type: "explanation", id, explanation (null: blank), ms, error (only when it failed)}
  *
  * explain: true on "read" or "predict" asks for the explanation too (reader.explain28: feature maps, what-if,
- * adder, sum table; its typed arrays transferred). It comes as a second message, after the result, so the label
+ * adder, sum table; with input28, the 28x28 input as bytes; its typed arrays transferred). It comes as a second message, after the result, so the label
  * never waits for it; it costs about a millisecond there, the activations being still in the reader's buffers.
  * An explanation that fails says so in its own message, not with "error" (which makes the page stop reading).
  */
@@ -54,9 +54,10 @@ function explain(id, number) {
   const started = performance.now();
   try {
     if (!reader) throw new Error("the reader is not loaded");
-    const explanation = last && reader.explain28(last, number);
+    // the drawing's 28x28 view comes along (as in a result), so an explanation is whole on its own
+    const explanation = last && {...reader.explain28(last, number), input28: reader.inputBytes(last)};
     const transfer = explanation ? [explanation.digitProbs, explanation.whatIfProbs, explanation.sumProbs,
-      explanation.adderProbs, explanation.sumTable, explanation.sumTableProbs,
+      explanation.adderProbs, explanation.sumTable, explanation.sumTableProbs, explanation.input28,
       ...explanation.maps.map((m) => m.data)].map((a) => a.buffer) : [];
     return [{type: "explanation", id, explanation, ms: performance.now() - started}, transfer];
   } catch (error) {
