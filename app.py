@@ -6,11 +6,12 @@ network predicts the digit and digit + number, live.
     MNIST_SUM_WEIGHTS=path/to/other.safetensors python app.py
 
 `import app` builds `demo` and loads the model but starts no server, so tests can launch it themselves.
-Everything the pad does (drawing, its bin, Clear, keeping the brush selected) happens in the browser: nothing
-the server sends can reset the pad while someone draws. The page reads the pad itself, with the same
-preprocessing and network (web/page.js; the model file is made from WEIGHTS when the server starts), and
-asks the server only where it cannot. Two API endpoints: /predict (the pad's value and the number, what the
-page calls then) and /predict_image (an image file and the number, plain JSON back).
+The pad is the app's own (pad.py: a 2D canvas in gr.HTML); everything it does (drawing, erasing, undo, redo,
+clear, examples) happens in the browser, and nothing the server sends touches it. The page reads the pad
+itself, with the same preprocessing and network (web/page.js; the model file is made from WEIGHTS at
+import), shows "How it adds" from the same forward pass, and asks the server only where it cannot. Two API
+endpoints: /predict (the pad's value and the number, what the page calls then) and /predict_image (an image
+file and the number, plain JSON back).
 """
 
 import os
@@ -30,7 +31,7 @@ from mnist_sum.weights import SHIPPED_WEIGHTS, read_metadata
 from pad import drawing_pad, how_it_adds
 from serving import (MAX_DATA_URL, MAX_PIXELS, check_number, image_problem, load_predictor,  # noqa: F401
                      prediction_json, read_image, read_pad, refuse, uploaded_path)
-from web_page import head, model_file, served_files
+from web_page import head, model_file, served_files, url
 
 ROOT = Path(__file__).parent
 EXAMPLES_DIR = ROOT / "demo" / "examples"
@@ -139,20 +140,16 @@ def find_examples(folder: Path = EXAMPLES_DIR) -> list[list]:
 
 CSS = (ROOT / "web" / "style.css").read_text(encoding="utf-8")  # the equation, the 28x28 view, phones
 
-# The outputs' empty state, set in the browser: digit label, sum label (an empty label is {}, as gr.Label
-# sends None), equation, seen image.
-RESET_OUTPUTS_JS = f"() => [{{}}, {{}}, {DRAW_PROMPT!r}, null]"
 # The page's own reading as the outputs (web/page.js); nothing changes where the page cannot read, and page.js
 # asks the server instead.
 PAGE_OUTPUTS_JS = "(number) => window.mnistSumPage?.outputs(number)"
-# An example drawn on the pad sets the slider to its number.
+# An example drawn on the pad sets the slider to its number (a JavaScript listener gets no event data:
+# docs/gradio-notes.md, 7).
 EXAMPLE_NUMBER_JS = "(number) => window.mnistSumPage?.exampleNumber ?? number"
 
 
 def example_thumbnails(examples: list[list]) -> list[dict]:
     """find_examples' [[path, number], ...] as the pad's strip wants them: URL (served by the app), digit, number."""
-    from web_page import url
-
     return [{"url": url(Path(path)), "digit": int(Path(path).stem.rpartition("_")[2]), "number": number}
             for path, number in examples]
 
@@ -185,7 +182,7 @@ def build_demo() -> gr.Blocks:
         # JavaScript-only listener (also run when the number changes) shows it. Where the page cannot read, it
         # puts the canvas in the pad's value and fires "send": /predict reads it on the server (one request per
         # pen-up; always_last answers the latest). The pad is never an output: nothing from the server touches it.
-        for show_reading in (pad.read, number.change):  # gr.on takes no custom events of a gr.HTML
+        for show_reading in (pad.read, number.change):  # gr.on takes no custom events (docs/gradio-notes.md, 6)
             show_reading(None, inputs=number, outputs=outputs, js=PAGE_OUTPUTS_JS, trigger_mode="always_last",
                          show_progress="hidden")
         pad.example(None, inputs=number, outputs=number, js=EXAMPLE_NUMBER_JS, show_progress="hidden")

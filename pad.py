@@ -47,11 +47,13 @@ def toolbar() -> str:
 # Handlebars fills in the examples (props.examples) once.
 TEMPLATE = f"""<div class="mnist-sum-pad">
 <div class="pad-toolbar" role="toolbar" aria-label="Drawing tools">{toolbar()}</div>
-<div class="pad-square"><canvas class="pad-canvas" role="img" aria-label="Drawing pad: draw a digit 0-9 here"></canvas></div>
+<div class="pad-square">
+<canvas class="pad-canvas" role="img" aria-label="Drawing pad: draw a digit 0-9 here"></canvas>
+</div>
 <div id="examples" class="pad-examples" role="group" aria-label="Examples: click one to draw it">
 {{{{#each examples}}}}<button type="button" class="pad-example" data-example="{{{{@index}}}}"
- aria-label="Example: a {{{{digit}}}}, number {{{{number}}}}" title="{{{{digit}}}} + {{{{number}}}}"><img src="{{{{url}}}}" alt=""
- width="48" height="48" loading="lazy"><span>+{{{{number}}}}</span></button>{{{{/each}}}}
+ aria-label="Example: a {{{{digit}}}}, number {{{{number}}}}" title="{{{{digit}}}} + {{{{number}}}}">
+<img src="{{{{url}}}}" alt="" width="48" height="48" loading="lazy"><span>+{{{{number}}}}</span></button>{{{{/each}}}}
 </div>
 </div>"""
 
@@ -80,7 +82,7 @@ def page_head(config: dict, scripts: list[str], styles: list[str]) -> str:
 
 
 # Plain gr.HTML instances, not subclasses: Gradio writes a .pyi stub beside the module of every Component
-# subclass when the class is defined (docs/gradio-notes.md), which a read-only Space cannot take.
+# subclass when the class is defined (docs/gradio-notes.md, 5), which a read-only Space cannot take.
 def drawing_pad(examples: list[dict], head: str, **kwargs) -> gr.HTML:
     """The drawing pad: a 2D canvas with Draw, Erase, Undo, Redo and Clear, and a strip of examples under it.
 

@@ -63,6 +63,11 @@ if [[ "$main_site" != *"/$pyver/"* ]]; then
 fi
 [[ -d "$main_site/torch" ]] || { echo "check_gradio: no torch in $main_site" >&2; exit 2; }
 
+if [[ "${NO_CHECK:-0}" != 1 && ! -f "$repo/tests/gradio_check.py" ]]; then
+    echo "check_gradio: no $repo/tests/gradio_check.py (NO_CHECK=1 only builds the venv)" >&2
+    exit 2
+fi
+
 venv="$(mktemp -d "/tmp/gradio-$version.XXXXXX")"
 if [[ "${KEEP_VENV:-0}" == 1 ]]; then
     trap 'echo "check_gradio: venv kept at $venv"' EXIT
