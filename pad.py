@@ -67,7 +67,7 @@ window.mnistSumPage.mountPad(element, props, {
 """
 
 VIEW_TEMPLATE = """<details class="how-it-adds" open>
-<summary>How it adds: inside the network</summary>
+<summary>How it adds</summary>
 <div class="how-it-adds-view"></div>
 </details>"""
 VIEW_JS_ON_LOAD = "window.mnistSumPage.mountView(element);"

@@ -7,6 +7,7 @@
  *   view.update(explanation, {isDigit: true});            // show a reading (the worker's explanation)
  *   view.clear();                                         // nothing drawn: one neutral line
  *   view.setShowAll(true);                                // every map of every layer (also its button)
+ *   view.unavailable(why);                                // the page cannot read here: say so instead
  *
  * explanation: {number, digit, digitProbs[10], input28 Uint8Array(784),
  *               maps: [{name, channels, side, data: Float32Array(channels*side*side)}, ...] (after ReLU),
@@ -155,8 +156,6 @@
     container.textContent = "";
     const ids = (() => { create.count = (create.count || 0) + 1; return (s) => `mse${create.count}-${s}`; })();
 
-    const head = el(container, "div", "mse-head");
-    el(head, "h3", "mse-title", "How it adds", {id: ids("title")});
     const empty = el(container, "p", "mse-empty", EMPTY_LINE);
     const body = el(container, "div", "mse-body");
     body.hidden = true;
@@ -451,8 +450,16 @@
         `${wrong} of 100 cells differ from d + n.`);
     }
 
+    /** The page cannot read here (the server does): say so, in place of the view. */
+    function unavailable(why) {
+      clear();
+      empty.textContent = "How it adds runs on the page's own reader, which could not start here" +
+        (why ? ` (${why})` : "") + ": the server reads your drawing instead, and this view stays empty.";
+    }
+
     function clear() {
       last = null;
+      empty.textContent = EMPTY_LINE;
       empty.hidden = false;
       body.hidden = true;
       notDigit.hidden = true;
@@ -471,7 +478,7 @@
     toggle.addEventListener("click", () => setShowAll(!showAll));
     setGridMode();
     clear();
-    return {update, clear, setShowAll, get showAll() { return showAll; }, element: container};
+    return {update, clear, unavailable, setShowAll, get showAll() { return showAll; }, element: container};
   }
 
   root.MnistSumExplainView = {create};
