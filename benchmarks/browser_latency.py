@@ -161,6 +161,19 @@ FOLD_VIEW_JS = "() => { const d = document.querySelector('#how-it-adds details')
 VIEW_OPEN_JS = "() => Boolean(document.querySelector('#how-it-adds details')?.open)"
 
 
+def wait_until_ready(page, timeout_s: float = 120) -> None:
+    """Wait until the pad is mounted and the page's reader loaded (or the page gone to the server)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("() => window.mnistSumPage && window.mnistSumPage.pad "
+                               "&& window.mnistSumPage.mode !== 'starting'", timeout=1000 * timeout_s)
+    except PlaywrightTimeout:
+        state = page.evaluate("() => window.mnistSumPage ? {mode: mnistSumPage.mode, why: mnistSumPage.why, "
+                              "pad: Boolean(mnistSumPage.pad)} : 'no window.mnistSumPage'")
+        raise RuntimeError(f"{page.url}: the page was not ready after {timeout_s:.0f} s: {state}") from None
+
+
 def measure(browser, url: str, drawings: int, quiet_s: float, phone_throttle: float | None = None,
             fold_view: bool = False) -> dict:
     """One page at url: `drawings` times clear, wait for quiet, draw one stroke; the records, the page's own
@@ -171,9 +184,7 @@ def measure(browser, url: str, drawings: int, quiet_s: float, phone_throttle: fl
     page.set_default_timeout(120_000)
     try:
         page.goto(url)
-        # the pad mounted, and the page's reader loaded (or the page gone to the server)
-        page.wait_for_function("() => window.mnistSumPage && window.mnistSumPage.pad "
-                               "&& window.mnistSumPage.mode !== 'starting'")
+        wait_until_ready(page)
         if fold_view:
             page.evaluate(FOLD_VIEW_JS)
         page.evaluate(RECORDER_JS)

@@ -99,7 +99,7 @@ def ink_pixels(page, area: dict | None = None) -> int:
     from PIL import Image
 
     area = area or drawing_area(page)
-    inset = 2  # the canvas' 1 px border is not ink
+    inset = 2  # the square's edge (a 1 px shadow outside it, rounded corners) is not ink
     clip = {"x": area["x"] + inset, "y": area["y"] + inset, "width": area["side"] - 2 * inset,
             "height": area["side"] - 2 * inset, "scale": 1}
     # CDP's screenshot with optimizeForSpeed: a third of the time of page.screenshot on a software-rendered page

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Run the app's Gradio check (tests/gradio_check.py) against another Gradio version, without touching the
-# project's environment and without reinstalling torch.
+# Run the app's Gradio check (tests/gradio_check.py, else deploy/gradio_check.py; CHECK=path names another)
+# against another Gradio version, without touching the project's environment and without reinstalling torch.
 #
 #   deploy/check_gradio.sh VERSION [MAIN_SITE_PACKAGES] [-- ARGS...]
 #
 #   deploy/check_gradio.sh 6.10.0                 # the check under gradio 6.10.0
-#   deploy/check_gradio.sh 6.31.0 -- --headed     # ARGS after -- go to tests/gradio_check.py
+#   deploy/check_gradio.sh 6.31.0 -- --headed     # ARGS after -- go to the check
 #   NO_CHECK=1 deploy/check_gradio.sh 6.0.0       # only build the venv and import gradio and torch
 #   KEEP_VENV=1 deploy/check_gradio.sh 6.0.0      # keep the venv (its path is printed) instead of deleting it
 #
@@ -23,7 +23,7 @@
 #     site-packages, so the venv's gradio, gradio_client and their dependencies win, and what only the main
 #     environment has (torch, torchvision, safetensors, tqdm, playwright, pytest...) is found there.
 #  3. Prints the gradio that the venv imports (version and path, which must be under the venv), checks
-#     that torch imports, then runs `python tests/gradio_check.py ARGS` from the repository root with the
+#     that torch imports, then runs `python CHECK ARGS` from the repository root with the
 #     venv's python (PYTHONPATH=repository root, so the check can `import app`), and prints the gradio
 #     version it ran with and the check's exit status, which is this script's exit status.
 #
@@ -63,8 +63,15 @@ if [[ "$main_site" != *"/$pyver/"* ]]; then
 fi
 [[ -d "$main_site/torch" ]] || { echo "check_gradio: no torch in $main_site" >&2; exit 2; }
 
-if [[ "${NO_CHECK:-0}" != 1 && ! -f "$repo/tests/gradio_check.py" ]]; then
-    echo "check_gradio: no $repo/tests/gradio_check.py (NO_CHECK=1 only builds the venv)" >&2
+if [[ -z "${CHECK:-}" ]]; then
+    CHECK=tests/gradio_check.py
+    [[ -f "$repo/$CHECK" ]] || CHECK=deploy/gradio_check.py
+fi
+if [[ "$CHECK" != /* && ! -f "$repo/$CHECK" && -f "$CHECK" ]]; then  # a path from here, not from the repository
+    CHECK="$(cd "$(dirname "$CHECK")" && pwd)/$(basename "$CHECK")"
+fi
+if [[ "${NO_CHECK:-0}" != 1 && ! -f "$repo/$CHECK" && ! -f "$CHECK" ]]; then
+    echo "check_gradio: no check at $CHECK (NO_CHECK=1 only builds the venv)" >&2
     exit 2
 fi
 
@@ -129,6 +136,6 @@ if [[ "${NO_CHECK:-0}" == 1 ]]; then
 fi
 status=0
 (cd "$repo" && GRADIO_ANALYTICS_ENABLED=False PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" \
-    "$vpy" tests/gradio_check.py "${check_args[@]}") || status=$?
-echo "check_gradio: tests/gradio_check.py ran with gradio $ran: exit $status"
+    "$vpy" "$CHECK" "${check_args[@]}") || status=$?
+echo "check_gradio: $CHECK ran with gradio $ran: exit $status"
 exit "$status"
