@@ -314,7 +314,8 @@ def format_report(r: dict) -> str:
                      f"= {fmt(added, '.1f')} ms (medians); folded: {folded['explanations']} explanations, "
                      f"{folded['view_updates']} view updates")
     lines.append("  page ms: the page's median time per reading in its worker (preprocessing and network); view: "
-                 "How it adds as the drawings were made")
+                 "How it adds as the drawings were made;\n  view update: the view's JavaScript on the main thread "
+                 "(the style, layout and paint it causes come with the next frame, not counted there)")
     phone = next((s for name, s in r["results"].items() if name.startswith("phone")), None)
     desktop = r["results"].get("page reads, rtt 0 s")
     if desktop:

@@ -10,14 +10,15 @@ holds just a gr.Sketchpad set up as the app's pad was before it (400x400 canvas,
 layers, no transforms; this file, run with PAD_MOVES_SERVE_SKETCHPAD set; no listener, or with
 --sketchpad-listener a Python change listener that does nothing, as the app's old pad sent each stroke to the
 server). Chromium runs headless with --disable-gpu, so every canvas is rendered on the CPU, as on a machine
-without a usable GPU. First a bare page (a 440 px canvas, no listener at all: what Chromium's input and
-frames and Playwright cost alone, the floor under both pads; --no-bare skips it), then each pad: it opens
-the page (800x720 viewport, device pixel ratio 1), waits until it is ready (the app: the pad is mounted and
-window.mnistSumPage.mode is no longer 'starting'; the Sketchpad: its brush is selected, as the app's old pad
-kept it), installs a PerformanceObserver for 'longtask' entries (buffered) and pointer-event listeners, then
---strokes times: clears the pad (the app: #clear; the Sketchpad: its bin), waits --settle seconds, and draws
-one stroke (a 3) with Playwright's mouse: button down, --moves moves back to back (each mouse.move returns
-once Chromium has dispatched it), button up. Per stroke it measures
+without a usable GPU. First a bare page (a 440 px canvas, no listener at all: what Chromium's input and frames
+and Playwright cost alone, the floor under both pads; --no-bare skips it), then each pad (the app's twice: as
+a desktop shows it, "How it adds" open, then with it folded): it opens the page (800x720 viewport, device
+pixel ratio 1), waits until it is ready (the app: the pad is mounted and window.mnistSumPage.mode is no longer
+'starting'; the Sketchpad: its brush is selected, as the app's old pad kept it), installs a
+PerformanceObserver for 'longtask' entries (buffered) and pointer-event listeners, then --strokes times:
+clears the pad (the app: #clear; the Sketchpad: its bin), waits --settle seconds, and draws one stroke (a 3)
+with Playwright's mouse: button down, --moves moves back to back (each mouse.move returns once Chromium has
+dispatched it), button up. Per stroke it measures
 
   page s   in the page's clock: from the first pointermove (its event.timeStamp) to the end of the first frame
            after the pointerup (a requestAnimationFrame callback, then a task after it: every listener has
@@ -28,7 +29,7 @@ once Chromium has dispatched it), button up. Per stroke it measures
            seconds after pen-up (the app reads the drawing then and updates its outputs and "How it adds").
 
 The app's page reads the pad every 100 ms while a stroke is drawn and updates its outputs and, while "How it
-adds" is open (as on a desktop; --fold-view closes it), the view: that work is part of what a move costs here.
+adds" is open, the view: that work is part of what a move costs here (the folded row shows it without the view).
 The report gives, per pad, medians over the strokes (seconds per stroke, ms per move, long tasks), and the
 ratio Sketchpad / app's pad; also the CPU model and the 1, 5 and 15 min load averages before and after (other
 work on the machine slows both pads: compare them within a run). Targets (the pad's issue): the app's pad
@@ -179,9 +180,11 @@ BARE_HTML = ('<!doctype html><body style="margin:0"><canvas width="440" height="
 PADS = {  # kind -> how to wait for it, clear it, and find its drawing square
     "bare": {"open": lambda page: None, "clear": lambda page: None, "area": app_area},
     "app": {"open": open_app, "clear": clear_app, "area": app_area},
+    "app-folded": {"open": open_app, "clear": clear_app, "area": app_area},
     "sketchpad": {"open": open_sketchpad, "clear": clear_sketchpad, "area": sketchpad_area},
 }
-NAMES = {"bare": "bare canvas, no listener", "app": "app's pad (2D canvas)", "sketchpad": "gr.Sketchpad (WebGL)"}
+NAMES = {"bare": "bare canvas, no listener", "app": "app's pad (2D canvas)", "app-folded": "app's pad, view folded",
+         "sketchpad": "gr.Sketchpad (WebGL)"}
 
 
 def one_stroke(page, area: dict, moves: int, settle_s: float) -> dict:
@@ -207,8 +210,8 @@ def one_stroke(page, area: dict, moves: int, settle_s: float) -> dict:
             "after_up_long_tasks": len(after), "after_up_longest_ms": max(after, default=0.0)}
 
 
-def measure(browser, url: str, kind: str, strokes: int, moves: int, settle_s: float, fold_view: bool) -> dict:
-    """Open one pad's page, `strokes` times clear it, wait, and draw; a record per stroke."""
+def measure(browser, url: str, kind: str, strokes: int, moves: int, settle_s: float) -> dict:
+    """Open one pad's page (kind: a key of PADS), `strokes` times clear it, wait, and draw; a record per stroke."""
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     page = context.new_page()
     page.set_default_timeout(180_000)
@@ -219,7 +222,7 @@ def measure(browser, url: str, kind: str, strokes: int, moves: int, settle_s: fl
         else:
             page.goto(url)
         PADS[kind]["open"](page)
-        if kind == "app" and fold_view:
+        if kind == "app-folded":  # "How it adds" closed: the page then neither explains nor updates the view
             page.evaluate("() => { const d = document.querySelector('#how-it-adds details'); if (d) d.open = false; }")
         page.evaluate(RECORDER_JS)
         time.sleep(settle_s)
@@ -230,7 +233,7 @@ def measure(browser, url: str, kind: str, strokes: int, moves: int, settle_s: fl
             area = PADS[kind]["area"](page)
             records.append(one_stroke(page, area, moves, settle_s))
         extra = {}
-        if kind == "app":
+        if kind.startswith("app"):
             extra = page.evaluate("""() => ({mode: window.mnistSumPage.mode,
               viewOpen: Boolean(document.querySelector('#how-it-adds details')?.open),
               canvas: [window.mnistSumPage.pad.canvas.width, window.mnistSumPage.pad.canvas.height]})""")
@@ -271,10 +274,10 @@ def run(args) -> dict:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
-                    for kind in (["bare"] if args.bare else []) + ["app", "sketchpad"]:
-                        url = f"http://127.0.0.1:{ports[kind]}/" if kind in ports else None
-                        runs[kind] = measure(browser, url, kind, args.strokes, args.moves, args.settle,
-                                             args.fold_view)
+                    for kind in (["bare"] if args.bare else []) + ["app", "app-folded", "sketchpad"]:
+                        server = "app" if kind.startswith("app") else kind
+                        url = f"http://127.0.0.1:{ports[server]}/" if server in ports else None
+                        runs[kind] = measure(browser, url, kind, args.strokes, args.moves, args.settle)
                 finally:
                     browser.close()
         finally:
@@ -284,7 +287,7 @@ def run(args) -> dict:
                    "records": r["records"]} for kind, r in runs.items()}
     return {"moves": args.moves, "strokes": args.strokes, "chromium_args": CHROMIUM_ARGS, "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
-            "sketchpad_listener": args.sketchpad_listener, "fold_view": args.fold_view, "pads": pads,
+            "sketchpad_listener": args.sketchpad_listener, "pads": pads,
             "ratio_page": pads["sketchpad"]["page_s"] / pads["app"]["page_s"],
             "ratio_wall": pads["sketchpad"]["wall_s"] / pads["app"]["wall_s"]}
 
@@ -309,9 +312,10 @@ def format_report(r: dict) -> str:
         lines.append(f"  over the bare page's {floor:.1f} ms per move (Chromium's input and frames, Playwright): app's "
                      f"pad +{r['pads']['app']['page_ms_per_move'] - floor:.1f} ms, Sketchpad "
                      f"+{r['pads']['sketchpad']['page_ms_per_move'] - floor:.1f} ms per move")
-    app, sketch = r["pads"]["app"], r["pads"]["sketchpad"]
+    app, folded, sketch = r["pads"]["app"], r["pads"]["app-folded"], r["pads"]["sketchpad"]
     lines.append(f"  app's pad: canvas {app.get('canvas')}, drawn on {app['area']['side']:.0f} CSS px, reader "
-                 f"{app.get('mode')}, How it adds {'open' if app.get('viewOpen') else 'folded'}; Sketchpad at zoom "
+                 f"{app.get('mode')}, How it adds {'open' if app.get('viewOpen') else 'folded'} (then "
+                 f"{'open' if folded.get('viewOpen') else 'folded'}); Sketchpad at zoom "
                  f"{sketch.get('zoom', 0):.0%}, {'a no-op Python' if r['sketchpad_listener'] else 'no'} change "
                  f"listener")
     for kind, s in r["pads"].items():
@@ -346,7 +350,6 @@ def main(argv=None) -> int:
                    help="give the Sketchpad a no-op Python change listener (it then sends each stroke to the server)")
     p.add_argument("--no-bare", dest="bare", action="store_false",
                    help="skip the bare page (a canvas with no listener: what Chromium and the harness cost alone)")
-    p.add_argument("--fold-view", action="store_true", help="fold the app's How it adds view (open by default)")
     p.add_argument("--startup-timeout", type=float, default=180, help="seconds to wait for a server to answer")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
     args = p.parse_args(argv)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the app's Gradio check (tests/gradio_check.py, else deploy/gradio_check.py; CHECK=path names another)
+# Run the app's Gradio check (deploy/gradio_check.py; CHECK=path names another)
 # against another Gradio version, without touching the project's environment and without reinstalling torch.
 #
 #   deploy/check_gradio.sh VERSION [MAIN_SITE_PACKAGES] [-- ARGS...]
@@ -16,8 +16,8 @@
 #     pins its client exactly (gradio 6.0.0: gradio-client==2.0.0-dev.3, 6.10.0: 2.4.0, 6.31.0: 2.7.2), so
 #     the compatible gradio_client comes with it; GRADIO_CLIENT=X.Y.Z names another one. The venv sees
 #     nothing of the main environment while pip runs, so pip cannot uninstall or change anything there. It
-#     first tries to keep the main environment's numpy and pillow (as constraints) and, where that
-#     gradio's pins refuse them (6.0.0 wants pillow<12), installs what gradio asks for instead.
+#     first tries to keep the main environment's numpy and pillow (as constraints) and, where the
+#     release's pins refuse them (6.0.0 wants pillow<12), installs what gradio asks for instead.
 #  2. Then writes _main_env.pth into the venv's site-packages: `import site; site.addsitedir(MAIN)`. The
 #     main site-packages (and the .pth files in it) are appended to sys.path AFTER the venv's own
 #     site-packages, so the venv's gradio, gradio_client and their dependencies win, and what only the main
@@ -63,10 +63,7 @@ if [[ "$main_site" != *"/$pyver/"* ]]; then
 fi
 [[ -d "$main_site/torch" ]] || { echo "check_gradio: no torch in $main_site" >&2; exit 2; }
 
-if [[ -z "${CHECK:-}" ]]; then
-    CHECK=tests/gradio_check.py
-    [[ -f "$repo/$CHECK" ]] || CHECK=deploy/gradio_check.py
-fi
+CHECK="${CHECK:-deploy/gradio_check.py}"
 if [[ "$CHECK" != /* && ! -f "$repo/$CHECK" && -f "$CHECK" ]]; then  # a path from here, not from the repository
     CHECK="$(cd "$(dirname "$CHECK")" && pwd)/$(basename "$CHECK")"
 fi
