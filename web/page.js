@@ -14,6 +14,9 @@
   "use strict";
   const config = window.mnistSumConfig || {};
   const DRAW_EVERY_MS = 100; // reads while a stroke is drawn, at most this often
+  // "How it adds" while a stroke is drawn, at most this often (and at pen-up always): each update of the view
+  // costs the page a layout, which on busy cores slows the pointer moves (benchmarks/pad_moves.py)
+  const EXPLAIN_EVERY_MS = 400;
   const LOAD_TIMEOUT_MS = 20000; // a reader that is not ready by then is given up for the server
 
   const page = window.mnistSumPage = {
@@ -74,8 +77,6 @@
         page.mode = "local";
         page.stats.modelBytes = message.modelBytes;
         page.stats.loadMs = message.loadMs;
-        // the labels' font, fetched now rather than by the first label shown (a request while drawing)
-        document.fonts?.load("1em 'IBM Plex Mono'").catch(() => {});
         if (dirty) pump(true);
       } else if (message.type === "failed") {
         clearTimeout(giveUp);
@@ -150,6 +151,15 @@
   }
 
   const explaining = () => Boolean(view && viewBox && viewBox.open);
+  let lastExplained = -Infinity; // when the last reading asked for an explanation (performance.now() ms)
+
+  /** Whether this reading is to be explained too: the view is open, and it is pen-up (or an edit) or the
+   * stroke has gone on for EXPLAIN_EVERY_MS since the last explanation. */
+  function explainThis(now) {
+    if (!explaining() || (pad.drawing() && now - lastExplained < EXPLAIN_EVERY_MS)) return false;
+    lastExplained = now;
+    return true;
+  }
 
   /** Read the pad if it changed: once the reading in flight is answered, or at once when `now` (pen-up). */
   async function pump(now = false) {
@@ -167,7 +177,7 @@
       const pixels = pad.pixels();
       page.stats.pixelsMs.push(performance.now() - started);
       const result = await ask({type: "read", rgba: pixels.data, width: pixels.width, height: pixels.height,
-                                number: page.number, explain: explaining()}, [pixels.data.buffer]);
+                                number: page.number, explain: explainThis(started)}, [pixels.data.buffer]);
       page.stats.reads += 1;
       if (result === undefined || id !== latestId || page.mode !== "local") return;
       show(result, started);
@@ -183,7 +193,7 @@
   function show(result, startedAt) {
     page.result = result;
     page.readStartedAt = startedAt;
-    if (!result) showExplanation(null);
+    if (!result && explaining()) showExplanation(null);
     events.read();
   }
 
@@ -290,5 +300,7 @@
     return ask({type: "read", rgba, width, height, number});
   };
 
+  // the labels' font, fetched now rather than by the first label shown (a request after pen-up)
+  document.fonts?.load("600 1em 'IBM Plex Mono'").catch(() => {});
   startWorker();
 })();
