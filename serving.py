@@ -16,7 +16,6 @@ from dataclasses import fields
 import gradio as gr
 import numpy as np
 import PIL.Image
-from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder, is_in_or_equal
 
 from mnist_sum.predict import Prediction, Predictor, check_number as check_number_0_9

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import free_port, start_server, stop_server  # noqa: E402  (the benchmarks folder is not a package)
+from load import cpu_model, free_port, start_server, stop_server  # noqa: E402  (the benchmarks folder is not a package)
 from pen_traces import CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_with_finger, draw_with_mouse  # noqa: E402
 from slow_link import SlowLink  # noqa: E402
 
@@ -272,17 +272,6 @@ def run(args) -> dict:
             stop_server(server)
     return {"drawings": args.drawings, "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
             "load_before": load_before, "load_after": os.getloadavg(), "results": results}
-
-
-def cpu_model() -> str:
-    """The CPU's model name, from /proc/cpuinfo ('unknown' where it says none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def format_report(r: dict) -> str:

@@ -40,14 +40,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import free_port, start_server, stop_server  # noqa: E402  (the benchmarks folder is not a package)
+from load import cpu_model, free_port, start_server, stop_server  # noqa: E402  (the benchmarks folder is not a package)
 from pen_traces import CHROMIUM, DIGIT_STROKES, trace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,24 +100,6 @@ def serve_sketchpad(port: int, listener: bool) -> None:
             pad.change(lambda sketch: None, inputs=pad, outputs=None, trigger_mode="always_last",
                        show_progress="hidden")
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (lscpu, else /proc/cpuinfo)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.strip().startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def app_area(page) -> dict:

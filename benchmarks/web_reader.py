@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"{'runner':<28}{'read median':>12}{'p95':>8}{'forward median':>16}{'p95':>8}   (ms; ratio to PyTorch)")
-    rows = [(f"PyTorch Predictor", torch_ms)] + [(f"node {b}", t) for b, t in node.items()]
+    rows = [("PyTorch Predictor", torch_ms)] + [(f"node {b}", t) for b, t in node.items()]
     for name, t in rows:
         ratio = (f"   x{t['read']['median'] / torch_ms['read']['median']:.2f} read, "
                  f"x{t['forward']['median'] / torch_ms['forward']['median']:.2f} forward")

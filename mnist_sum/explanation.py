@@ -88,7 +88,7 @@ def sum_table(model: MNISTSumNet) -> tuple[np.ndarray, np.ndarray]:
 
 
 def adder_probs(digit_probs, number: int) -> np.ndarray:
-    """What an exact adder says, (19,) float32: P(sum = s) = P(digit = s - number), 0 where s - number is not a digit."""
+    """What an exact adder says, (19,) float32: P(sum = s) = P(digit = s - number), 0 where s - number is no digit."""
     out = np.zeros(NUM_SUMS, np.float32)
     out[number:number + NUM_DIGITS] = np.asarray(digit_probs, np.float32)
     return out
