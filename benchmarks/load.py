@@ -227,7 +227,7 @@ class MemoryMonitor(threading.Thread):
 # --- requests -------------------------------------------------------------------------------------------
 
 def sketch_value(path: Path | None) -> dict:
-    """What the Sketchpad sends: an ImageEditor value with the drawing as its composite."""
+    """/predict's value as API clients send it: the Sketchpad-style dict, the drawing as its composite."""
     return {"background": None, "layers": [], "composite": handle_file(str(path)) if path else None}
 
 

@@ -136,7 +136,7 @@ def tiny_mnist(tmp_path):
     return str(write_idx(tmp_path / "data"))
 
 
-BROWSER_TIMEOUT_MS = 60_000  # a prediction is milliseconds, but a software-rendered canvas on a busy CI box is slow
+BROWSER_TIMEOUT_MS = 60_000  # a reading is milliseconds, but a page load on a busy 2-core CI box can take long
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Pen strokes: loading the UNIPEN arrays, drawing them as the Sketchpad does, non-digits, and evaluate_pen."""
+"""Pen strokes: loading the UNIPEN arrays, drawing them as the app's pad does, non-digits, and evaluate_pen."""
 
 import json
 from pathlib import Path
@@ -184,7 +184,7 @@ class ShapeReader:
     """A fake predictor with known answers: always reads 3; a wide drawing is not a digit; a dot is blank."""
 
     def predict(self, canvas, number):
-        assert canvas.shape[0] in (400, 800) and canvas.shape[2] == 3  # the real Sketchpad-like canvas
+        assert canvas.shape[0] in (400, 800) and canvas.shape[2] == 3  # the app's pad's canvas sizes
         top, bottom, left, right = ink_box(canvas)
         if max(bottom - top, right - left) < 0.1 * canvas.shape[0]:
             return None
