@@ -1,5 +1,6 @@
-"""What the page loads to read drawings itself (web/page.js, web/worker.js, web/reader.js): the model file, made
-from the served weights when the server starts, and the <head> script that starts it all.
+"""What the page loads to draw and read drawings itself (web/pad.js, web/page.js, web/worker.js, web/reader.js,
+web/explain_view.js): the model file, made from the served weights when the app starts, the URLs the app
+serves them at, and the pad's `head` that loads them.
 
 The app serves every one of these files itself (gr.set_static_paths): the page needs no third-party host.
 """

@@ -206,8 +206,9 @@
     const started = performance.now();
     if (explanation && page.result) {
       view.update({...explanation, input28: explanation.input28 || page.result.input28}, {isDigit: page.result.isDigit});
+    } else {
+      view.clear();
     }
-    else view.clear();
     page.stats.viewMs.push(performance.now() - started);
   }
 
