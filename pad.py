@@ -88,8 +88,9 @@ def drawing_pad(examples: list[dict], head: str, **kwargs) -> gr.HTML:
 
     examples: [{"url", "digit", "number"}, ...] (the thumbnails); head: page_head's string. Its value, which
     /predict reads, is None or the canvas as a PNG data URL."""
-    return gr.HTML(value=None, html_template=TEMPLATE, css_template=PAD_CSS, js_on_load=JS_ON_LOAD, head=head,
-                   examples=examples, apply_default_css=False, **kwargs)
+    return gr.HTML(value=None, label="Drawing pad (its image as a PNG data URL)", html_template=TEMPLATE,
+                   css_template=PAD_CSS, js_on_load=JS_ON_LOAD, head=head, examples=examples,
+                   apply_default_css=False, **kwargs)
 
 
 def how_it_adds(head: str, **kwargs) -> gr.HTML:
