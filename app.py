@@ -156,13 +156,14 @@ def example_thumbnails(examples: list[list]) -> list[dict]:
 
 def build_demo() -> gr.Blocks:
     """The whole UI: sketch pad and number in, digit, sum, equation, the network's view and "How it adds" out."""
-    page_head = head(page_settings(), MODEL_FILE)
+    examples = example_thumbnails(find_examples())
+    page_head = head(page_settings(examples), MODEL_FILE)
     with gr.Blocks(title="mnist-sum: draw a digit, add a number", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("## mnist-sum: draw a digit, pick a number, get the digit and the sum",
                     elem_id="title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=320):
-                pad = drawing_pad(example_thumbnails(find_examples()), page_head, elem_id="sketch")
+                pad = drawing_pad(examples, page_head, elem_id="sketch")
                 equation = gr.Markdown(DRAW_PROMPT, elem_id="equation")
             with gr.Column(scale=4, min_width=300):
                 with gr.Row(equal_height=True):
@@ -205,14 +206,15 @@ def predict_pad(sketch, number: float) -> tuple:
     return predict(read_pad(sketch), number)
 
 
-def page_settings() -> dict:
-    """What web/page.js needs from the app: the canvas, and the texts worded as predict words them."""
+def page_settings(examples: list[dict]) -> dict:
+    """What web/page.js needs from the app: the pad (examples: example_thumbnails'), and the texts worded as
+    predict words them."""
     def equation(is_digit: bool) -> str:
         """equation_text with placeholders, filled in by the page."""
         return equation_text(SimpleNamespace(digit="{digit}", sum="{sum}", is_digit=is_digit), "{number}")
 
     return {"pad": {"side": CANVAS, "brush": 2 * BRUSH_RADIUS, "eraser": 4 * BRUSH_RADIUS,
-                    "examples": example_thumbnails(find_examples())},
+                    "examples": examples},
             "number": INITIAL_NUMBER, "seenScale": SEEN_SCALE, "topClasses": 3,
             "texts": {"blank": DRAW_PROMPT, "notADigit": NOT_A_DIGIT, "equation": equation(True),
                       "guess": equation(False)}}

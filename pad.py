@@ -9,7 +9,6 @@ value is None or the canvas as a PNG data URL, set by the page only when it asks
 "send" event); nothing the server sends ever touches the canvas.
 """
 
-import json
 from pathlib import Path
 
 import gradio as gr
@@ -73,20 +72,12 @@ VIEW_TEMPLATE = """<details class="how-it-adds" open>
 VIEW_JS_ON_LOAD = "window.mnistSumPage.mountView(element);"
 
 
-def page_head(config: dict, scripts: list[str], styles: list[str]) -> str:
-    """The components' `head`: the page's settings, then its scripts and stylesheets (URLs the app serves)."""
-    config_json = json.dumps(config).replace("</", "<\\/")  # nothing in it may end the <script> element
-    return "\n".join([f"<script>window.mnistSumConfig = {config_json};</script>"]
-                     + [f'<script src="{url}"></script>' for url in scripts]
-                     + [f'<link rel="stylesheet" href="{url}">' for url in styles])
-
-
 # Plain gr.HTML instances, not subclasses: Gradio writes a .pyi stub beside the module of every Component
 # subclass when the class is defined (docs/gradio-notes.md, 5), which a read-only Space cannot take.
 def drawing_pad(examples: list[dict], head: str, **kwargs) -> gr.HTML:
     """The drawing pad: a 2D canvas with Draw, Erase, Undo, Redo and Clear, and a strip of examples under it.
 
-    examples: [{"url", "digit", "number"}, ...] (the thumbnails); head: page_head's string. Its value, which
+    examples: [{"url", "digit", "number"}, ...] (the thumbnails); head: web_page.head's string. Its value, which
     /predict reads, is None or the canvas as a PNG data URL."""
     return gr.HTML(value=None, label="Drawing pad (its image as a PNG data URL)", html_template=TEMPLATE,
                    css_template=PAD_CSS, js_on_load=JS_ON_LOAD, head=head, examples=examples,
@@ -96,6 +87,6 @@ def drawing_pad(examples: list[dict], head: str, **kwargs) -> gr.HTML:
 def how_it_adds(head: str, **kwargs) -> gr.HTML:
     """'How it adds': the network's maps, its what-if sums and its sum table, drawn by web/explain_view.js.
 
-    head: the same page_head string as the pad's (its scripts load once)."""
+    head: the same web_page.head string as the pad's (its scripts load once)."""
     return gr.HTML(value=None, html_template=VIEW_TEMPLATE, js_on_load=VIEW_JS_ON_LOAD, head=head,
                    apply_default_css=False, **kwargs)

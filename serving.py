@@ -77,8 +77,9 @@ def uploaded_path(image) -> str:
     return path
 
 
-def read_image(path: str) -> PIL.Image.Image:
-    """An image file decoded (its size checked from the header first); a refusal saying what is wrong."""
+def read_image(path: "str | io.BytesIO") -> PIL.Image.Image:
+    """An image file (a path, or its bytes) decoded, its size checked from the header first; a refusal saying
+    what is wrong."""
     try:
         with PIL.Image.open(path) as image:
             if image.width * image.height > MAX_PIXELS:
@@ -120,14 +121,7 @@ def read_data_url(value: str) -> PIL.Image.Image:
         data = base64.b64decode(body, validate=True)
     except binascii.Error:
         raise refuse("The pad's image is not valid base64.") from None
-    try:
-        with PIL.Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise ValueError("too large")
-            image.load()
-            return upright(image)
-    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
-        raise refuse(image_problem(e)) from None
+    return read_image(io.BytesIO(data))
 
 
 def prediction_json(result: Prediction | None) -> dict:

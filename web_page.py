@@ -6,14 +6,14 @@ The app serves every one of these files itself (gr.set_static_paths): the page n
 """
 
 import hashlib
+import json
 import tempfile
 from pathlib import Path
 
 from mnist_sum.weights import write_atomically
-from pad import page_head
+from pad import WEB_DIR
 from serving import LOG
 
-WEB_DIR = Path(__file__).parent / "web"
 SCRIPTS = ("pad.js", "explain_view.js", "page.js")  # loaded by the pad's head, in this order: page.js uses both
 STYLES = ("explain_view.css",)
 WEB_CACHE = Path(tempfile.gettempdir()) / "mnist-sum-web"  # model files, named by their content
@@ -51,10 +51,14 @@ def served_files(model: Path | None, examples: list[Path]) -> list[Path]:
 
 
 def head(settings: dict, model: Path | None) -> str:
-    """The pad's `head`: its settings (with the reader's URLs where there is a model file) and scripts.
+    """The pad's `head`: its settings (with the reader's URLs where there is a model file), then its scripts and
+    stylesheets, all served by the app.
     Without a model file the page has no reader to load and asks the server for every reading."""
     config = dict(settings)
     reader = WEB_DIR / "reader.js"
     if model is not None and reader.is_file():
         config.update(workerUrl=url(WEB_DIR / "worker.js"), readerUrl=url(reader), modelUrl=url(model))
-    return page_head(config, [url(WEB_DIR / name) for name in SCRIPTS], [url(WEB_DIR / name) for name in STYLES])
+    config_json = json.dumps(config).replace("</", "<\\/")  # nothing in it may end the <script> element
+    return "\n".join([f"<script>window.mnistSumConfig = {config_json};</script>"]
+                     + [f'<script src="{url(WEB_DIR / name)}"></script>' for name in SCRIPTS]
+                     + [f'<link rel="stylesheet" href="{url(WEB_DIR / name)}">' for name in STYLES])

@@ -43,15 +43,13 @@
     function fitCanvas() {
       const css = canvas.getBoundingClientRect().width;
       const pixels = Math.max(1, Math.round(css * (window.devicePixelRatio || 1)));
-      if (pixels === canvas.width && pixels === canvas.height) return false;
+      if (pixels === canvas.width && pixels === canvas.height) return;
       canvas.width = canvas.height = pixels; // also resets the context's state
       scale = pixels / side;
       repaint();
-      return true;
     }
 
     function blank() {
-      context.globalCompositeOperation = "source-over";
       context.fillStyle = PAPER;
       context.fillRect(0, 0, canvas.width, canvas.height);
     }

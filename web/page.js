@@ -193,7 +193,6 @@
   function show(result, startedAt) {
     page.result = result;
     page.readStartedAt = startedAt;
-    if (!result && explaining()) showExplanation(null);
     events.read();
   }
 
@@ -205,7 +204,7 @@
     if (!view) return;
     const started = performance.now();
     if (explanation && page.result) {
-      view.update({...explanation, input28: explanation.input28 || page.result.input28}, {isDigit: page.result.isDigit});
+      view.update(explanation, {isDigit: page.result.isDigit});
     } else {
       view.clear();
     }

@@ -10,8 +10,8 @@
  *               {type: "explanation", id, explanation (null: blank), ms, error (only when it failed)}
  *
  * explain: true on "read" or "predict" asks for the explanation too (reader.explain28: feature maps, what-if,
- * adder, sum table; with input28, the 28x28 input as bytes; its typed arrays transferred). It comes as a second message, after the result, so the label
- * never waits for it; it costs about a millisecond there, the activations being still in the reader's buffers.
+ * adder, sum table; with input28, the 28x28 input as bytes; its typed arrays transferred). It comes as a second
+ * message, after the result, so the label never waits for it; it costs about a millisecond there, the activations being still in the reader's buffers.
  * An explanation that fails says so in its own message, not with "error" (which makes the page stop reading).
  */
 "use strict";
