@@ -45,7 +45,8 @@ def check_page(browser, url: str) -> None:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_S * 1000)
         page.goto(url)
-        page.wait_for_function("() => window.mnistSumPage && window.mnistSumPage.mode !== 'starting'")
+        page.wait_for_function("() => window.mnistSumPage && window.mnistSumPage.mode !== 'starting' "
+                               "&& window.mnistSumPage.pad")
         mode = page.evaluate("() => [window.mnistSumPage.mode, window.mnistSumPage.why]")
         assert mode[0] == "local", f"the page does not read the pad itself: {mode}"
         draw_with_mouse(page, DIGIT_STROKES[7][0], 12, area=drawing_area(page))
@@ -81,7 +82,8 @@ def check_server_path(browser, url: str) -> None:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_S * 1000)
         page.goto(url + "?reader=server")
-        page.wait_for_function("() => window.mnistSumPage && window.mnistSumPage.mode === 'server'")
+        page.wait_for_function("() => window.mnistSumPage && window.mnistSumPage.mode === 'server' "
+                               "&& window.mnistSumPage.pad")  # the pad mounted, not only page.js loaded
         draw_with_mouse(page, DIGIT_STROKES[1][0], 12, area=drawing_area(page))
         equation_reads(page, "1 + 3 = 4")
         print("  server path: the pad's image read by /predict")

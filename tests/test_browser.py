@@ -337,7 +337,9 @@ def test_slow_link_loses_no_stroke(browser, server_url):
             assert right(records) == 3, records
             # the server's path over the same link: every pen-up a request, the latest drawing answered
             page.goto(link.url + "?reader=server")
-            page.wait_for_function("() => window.mnistSumPage && window.mnistSumPage.mode === 'server'")
+            # the mode is set when page.js loads; the pad takes strokes once its js_on_load has mounted it
+            page.wait_for_function("() => window.mnistSumPage && window.mnistSumPage.mode === 'server' "
+                                   "&& window.mnistSumPage.pad")
             records = draw_digits(page, [4, 7], QUICK_MOVES, timeout_s=60)
             assert right(records) == 2, records
         finally:
